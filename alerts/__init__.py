@@ -1,0 +1,3 @@
+"""Alert rules, lifecycle, notifiers and rollback actions."""
+
+__all__: list[str] = []

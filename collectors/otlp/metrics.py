@@ -1,0 +1,109 @@
+"""Decode OTLP metric exports into a flat :class:`~collectors.records.MetricBatch`.
+
+Gauges and sums give one point per data point. Histograms, exponential
+histograms and summaries give two points, ``<name>.count`` and ``<name>.sum``, so
+their mean over any interval can be derived downstream. Resource attributes are
+merged under the data point's own attributes (the point's win on conflicts).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
+
+from collectors.errors import DecodeError
+from collectors.otlp._body import Encoding
+from collectors.otlp._json import parse_json
+from collectors.records import MetricBatch
+
+__all__ = ["MetricsDecodeResult", "decode_metrics", "parse_metrics_request"]
+
+
+@dataclass(slots=True)
+class MetricsDecodeResult:
+    """What one OTLP metrics request turned into."""
+
+    batch: MetricBatch | None = None
+    accepted: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    first_error: str = ""
+
+
+def parse_metrics_request(body: bytes, encoding: Encoding) -> metrics_service_pb2.ExportMetricsServiceRequest:
+    """Parse a decompressed body; raises :class:`DecodeError` on anything undecodable."""
+    request = metrics_service_pb2.ExportMetricsServiceRequest()
+    if encoding == "json":
+        return parse_json(body, request)
+    try:
+        request.ParseFromString(body)
+    except Exception as exc:
+        raise DecodeError(f"body is not a valid ExportMetricsServiceRequest: {exc}", reason="invalid_protobuf") from None
+    return request
+
+
+def _attribute_value(value: Any) -> object:
+    which = value.WhichOneof("value")
+    if which is None or which in ("array_value", "kvlist_value", "bytes_value"):
+        return None
+    return getattr(value, which)
+
+
+def _attributes(key_values: Any) -> dict[str, object]:
+    return {kv.key: _attribute_value(kv.value) for kv in key_values}
+
+
+def decode_metrics(request: metrics_service_pb2.ExportMetricsServiceRequest) -> MetricsDecodeResult:
+    """Flatten resource → scope → metric → data point, rejecting non-finite values."""
+    result = MetricsDecodeResult()
+    names: list[str] = []
+    stamps: list[float] = []
+    values: list[float] = []
+    attrs: list[str] = []
+
+    def add(name: str, stamp: int, value: float, labels: dict[str, object]) -> None:
+        if not math.isfinite(value):
+            result.rejected["non_finite_value"] += 1
+            result.first_error = result.first_error or f"metric {name!r} has a non-finite value {value}"
+            return
+        names.append(name)
+        stamps.append(stamp / 1e9)
+        values.append(value)
+        attrs.append(json.dumps(labels, sort_keys=True, separators=(",", ":")))
+        result.accepted += 1
+
+    for resource_metrics in request.resource_metrics:
+        resource = _attributes(resource_metrics.resource.attributes)
+        for scope_metrics in resource_metrics.scope_metrics:
+            for metric in scope_metrics.metrics:
+                if not metric.name:
+                    result.rejected["missing_metric_name"] += 1
+                    result.first_error = result.first_error or "every metric needs a non-empty name"
+                    continue
+                data = metric.WhichOneof("data")
+                if data in ("gauge", "sum"):
+                    for point in getattr(metric, data).data_points:
+                        labels = {**resource, **_attributes(point.attributes)}
+                        number = point.as_double if point.WhichOneof("value") == "as_double" else float(point.as_int)
+                        add(metric.name, point.time_unix_nano, number, labels)
+                elif data in ("histogram", "exponential_histogram", "summary"):
+                    for point in getattr(metric, data).data_points:
+                        labels = {**resource, **_attributes(point.attributes)}
+                        add(metric.name + ".count", point.time_unix_nano, float(point.count), labels)
+                        add(metric.name + ".sum", point.time_unix_nano, float(point.sum), labels)
+                else:
+                    result.rejected["missing_data_points"] += 1
+                    result.first_error = result.first_error or f"metric {metric.name!r} carries no data"
+    if names:
+        result.batch = MetricBatch(
+            names=np.asarray(names, dtype=object),
+            timestamps=np.asarray(stamps, dtype=np.float64),
+            values=np.asarray(values, dtype=np.float64),
+            attributes=np.asarray(attrs, dtype=object),
+        )
+    return result

@@ -1,0 +1,3 @@
+"""Streamlit dashboard; talks to the HTTP API only."""
+
+__all__: list[str] = []

@@ -1,0 +1,5 @@
+"""Driftline's HTTP API."""
+
+from monitor.api.app import create_app
+
+__all__ = ["create_app"]

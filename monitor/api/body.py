@@ -1,0 +1,63 @@
+"""Reading request bodies under a size cap, and committing decoded batches to the log."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Sequence
+
+from fastapi import Request
+
+from collectors.errors import DecodeError, PayloadTooLarge
+from collectors.records import Batch
+from monitor.api.runtime import Runtime
+from monitor.ingest_log import LogOverloaded, encode_entry
+
+__all__ = ["Unavailable", "commit_batches", "read_capped"]
+
+
+class Unavailable(Exception):
+    """The ingest log cannot take the request now; answer 503 with Retry-After."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after = retry_after
+
+
+async def read_capped(request: Request, limit: int) -> bytes:
+    """The raw body, refusing (413) as soon as it exceeds ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            if int(declared) > limit:
+                raise PayloadTooLarge(limit)
+        except ValueError:
+            raise DecodeError("Content-Length must be an integer", reason="malformed") from None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def commit_batches(runtime: Runtime, signal: str, body: bytes, batches: Sequence[Batch], records: int) -> bool:
+    """Durably append ``batches``; returns True when this exact request was already logged.
+
+    The digest of the decoded request identifies a retry of a request whose
+    response was lost, so it is acknowledged again without being stored twice.
+    """
+    digest = hashlib.sha256(signal.encode() + b"\0" + body).hexdigest()
+    payload = encode_entry(batches)
+    try:
+        future = runtime.log.append(digest, records, payload)
+    except LogOverloaded as exc:
+        raise Unavailable(str(exc), retry_after=1) from None
+    try:
+        result = await asyncio.wrap_future(future)
+    except Exception as exc:
+        raise Unavailable(f"the ingest log is unavailable: {type(exc).__name__}", retry_after=5) from None
+    return result.duplicate

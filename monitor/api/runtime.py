@@ -1,0 +1,69 @@
+"""Everything a running server holds, built from settings in one place."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry
+from sqlalchemy import Engine, select
+
+from monitor.ingest_log import IngestLog
+from monitor.kinds import KindRegistry
+from monitor.metrics import DriftlineCollector
+from monitor.pipeline import Pipeline
+from monitor.references import Profile, ReferenceStore, profile_from_dict, profile_kind
+from monitor.settings import Settings
+from monitor.stats import IngestStats
+from monitor.store import make_engine, migrate
+from monitor.store.tables import references
+
+__all__ = ["Runtime"]
+
+
+@dataclass
+class Runtime:
+    """The server's components, wired together; ``start``/``stop`` bracket its life."""
+
+    settings: Settings
+    engine: Engine
+    log: IngestLog
+    pipeline: Pipeline
+    references: ReferenceStore
+    kinds: KindRegistry
+    stats: IngestStats
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    @staticmethod
+    def build(settings: Settings) -> Runtime:
+        engine = make_engine(settings.db_url)
+        log = IngestLog(engine, max_pending=settings.ingest_queue_size)
+        reference_store = ReferenceStore()
+        kinds = KindRegistry()
+        stats = IngestStats()
+        pipeline = Pipeline(engine, log, reference_store, kinds, settings)
+        runtime = Runtime(settings, engine, log, pipeline, reference_store, kinds, stats)
+        runtime.registry.register(DriftlineCollector(pipeline, stats, log))
+        return runtime
+
+    def start(self) -> None:
+        migrate(self.engine)
+        self._load_references()
+        self.log.start()
+        self.pipeline.start()
+
+    def stop(self) -> None:
+        self.log.stop()
+        self.pipeline.stop()
+        self.engine.dispose()
+
+    def _load_references(self) -> None:
+        grouped: dict[tuple[str, str], dict[str, Profile]] = {}
+        with self.engine.connect() as connection:
+            for model, version, feature, profile in connection.execute(
+                select(references.c.model, references.c.version, references.c.feature, references.c.profile)
+            ).tuples():
+                grouped.setdefault((model, version), {})[feature] = profile_from_dict(json.loads(profile))
+        for (model, version), profiles in grouped.items():
+            self.references.set(model, version, profiles)
+            self.kinds.replace(model, version, {name: profile_kind(p) for name, p in profiles.items()})

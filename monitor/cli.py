@@ -1,0 +1,222 @@
+"""The ``driftline`` command line. Heavy modules are imported inside each command."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["main"]
+
+DEFAULT_API = "http://127.0.0.1:4318"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line reason and exit code 2 on bad arguments."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _positive(value: str) -> float:
+    number = float(value)
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return number
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="driftline", description="Drift and health monitoring for models in production.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    serve = commands.add_parser("serve", help="run the server (OTLP/HTTP receiver, API, /metrics)")
+    serve.add_argument("--config", type=Path, help="YAML settings file")
+    serve.add_argument("--host", help="bind address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default 4318)")
+    serve.add_argument("--db", dest="db_url", help="database URL (default sqlite:///./driftline.db)")
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+
+    reference = commands.add_parser("reference", help="manage reference profiles")
+    reference_commands = reference.add_subparsers(dest="reference_command", required=True, parser_class=_Parser)
+    upload = reference_commands.add_parser("upload", help="upload a training sample (CSV or Parquet) as the reference")
+    upload.add_argument("model")
+    upload.add_argument("version")
+    upload.add_argument("file", type=Path)
+    upload.add_argument("--api", default=os.environ.get("DRIFTLINE_API", DEFAULT_API), help="server URL")
+    upload.add_argument("--token", default=os.environ.get("DRIFTLINE_ADMIN_TOKEN"), help="admin bearer token")
+
+    simulate = commands.add_parser("simulate", help="send synthetic model traffic through the OpenTelemetry SDK")
+    simulate.add_argument("--api", default=os.environ.get("DRIFTLINE_API", DEFAULT_API), help="server URL")
+    simulate.add_argument("--scenario", default="credit-risk", choices=["credit-risk"])
+    simulate.add_argument("--rate", type=_positive, default=50.0, help="events per second per model version")
+    simulate.add_argument("--duration", type=_positive, default=None, help="seconds to run (default: until Ctrl-C)")
+    simulate.add_argument("--token", default=os.environ.get("DRIFTLINE_INGEST_TOKEN"), help="bearer token")
+
+    demo = commands.add_parser("demo", help="start a server and the simulator, print the URLs; Ctrl-C stops all")
+    demo.add_argument("--port", type=int, default=4318)
+    demo.add_argument("--window", type=_positive, default=30.0, help="drift window width in seconds (demo default 30)")
+    demo.add_argument("--duration", type=_positive, default=None, help="stop after this many seconds")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        return _serve(args)
+    if args.command == "reference":
+        return _upload_reference(args)
+    if args.command == "simulate":
+        return _simulate(args)
+    if args.command == "demo":
+        return _demo(args)
+    return 2
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+    from pydantic import ValidationError
+
+    from monitor.api import create_app
+    from monitor.settings import load_settings
+
+    try:
+        settings = load_settings(args.config, host=args.host, port=args.port, db_url=args.db_url)
+    except (ValueError, ValidationError) as exc:
+        print(f"driftline serve: invalid settings: {exc}", file=sys.stderr)
+        return 2
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=args.log_level, access_log=False)
+    return 0
+
+
+def _upload_reference(args: argparse.Namespace) -> int:
+    import httpx
+    from tqdm import tqdm
+
+    path: Path = args.file
+    if not path.is_file():
+        print(f"driftline reference upload: {path} is not a file", file=sys.stderr)
+        return 2
+    suffix = path.suffix.lower()
+    content_type = {".csv": "text/csv", ".parquet": "application/vnd.apache.parquet", ".json": "application/json"}.get(suffix)
+    if content_type is None:
+        print(f"driftline reference upload: {path.name}: use a .csv, .parquet or .json file", file=sys.stderr)
+        return 2
+    size = path.stat().st_size
+
+    def chunks(bar: Any) -> Iterator[bytes]:
+        with path.open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                bar.update(len(chunk))
+                yield chunk
+
+    headers = {"Content-Type": content_type, "Content-Length": str(size)}
+    if args.token:
+        headers["Authorization"] = f"Bearer {args.token}"
+    url = f"{args.api}/api/v1/models/{args.model}/versions/{args.version}/reference"
+    with tqdm(total=size, unit="B", unit_scale=True, desc=f"uploading {path.name}", file=sys.stderr) as bar:
+        try:
+            response = httpx.put(url, content=chunks(bar), headers=headers, timeout=600)
+        except httpx.HTTPError as exc:
+            print(f"driftline reference upload: cannot reach {args.api}: {exc}", file=sys.stderr)
+            return 1
+    if response.status_code != 200:
+        detail = (
+            response.json().get("detail", response.text)
+            if response.headers.get("content-type", "").startswith("application/json")
+            else response.text
+        )
+        print(f"driftline reference upload: server answered {response.status_code}: {detail}", file=sys.stderr)
+        return 1
+    body = response.json()
+    print(f"reference for {body['model']} {body['version']}: {body['rows']} rows, {len(body['features'])} features")
+    for feature in body["features"]:
+        print(f"  {feature['feature']:<32} {feature['kind']:<12} n={feature['n']} nulls={feature['nulls']}")
+    return 0
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from monitor.simulate import run_simulation
+
+    try:
+        sent = run_simulation(
+            args.api,
+            scenario=args.scenario,
+            rate=args.rate,
+            duration=args.duration,
+            token=args.token,
+            on_progress=lambda n: print(f"\rsent {n} events", end="", file=sys.stderr),
+        )
+    except KeyboardInterrupt:
+        return 0
+    print(f"\nsent {sent} events", file=sys.stderr)
+    return 0
+
+
+def _wait_ready(url: str, timeout: float) -> bool:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    return False
+
+
+def _demo(args: argparse.Namespace) -> int:
+    workdir = Path(tempfile.mkdtemp(prefix="driftline-demo-"))
+    api = f"http://127.0.0.1:{args.port}"
+    env = {
+        **os.environ,
+        "DRIFTLINE_DB_URL": f"sqlite:///{workdir / 'driftline.db'}",
+        "DRIFTLINE_WINDOW_SECONDS": str(args.window),
+        "DRIFTLINE_ALLOWED_LATENESS_SECONDS": "2",
+        "DRIFTLINE_PORT": str(args.port),
+    }
+    server = subprocess.Popen([sys.executable, "-m", "monitor", "serve", "--log-level", "warning"], env=env)
+    children = [server]
+    try:
+        if not _wait_ready(f"{api}/healthz", timeout=60):
+            print("driftline demo: the server did not start; see its output above", file=sys.stderr)
+            return 1
+        simulator = subprocess.Popen([sys.executable, "-m", "monitor", "simulate", "--api", api, "--rate", "40"], env=env)
+        children.append(simulator)
+        print(
+            f"\nDriftline demo is running (data in {workdir}).\n"
+            f"  API and OTLP/HTTP receiver  {api}\n"
+            f"  API docs                    {api}/docs\n"
+            f"  Prometheus metrics          {api}/metrics\n"
+            f"  Drift of the canary         {api}/api/v1/models/credit-risk/drift?version=v2\n"
+            f"  Drift of the stable version {api}/api/v1/models/credit-risk/drift?version=v1\n"
+            f"Windows close every {args.window:g} s; drift on income and employment shows for v2 after the first.\n"
+            "Press Ctrl-C to stop.\n",
+            flush=True,
+        )
+        deadline = None if args.duration is None else time.monotonic() + args.duration
+        while deadline is None or time.monotonic() < deadline:
+            if any(child.poll() is not None for child in children):
+                print("driftline demo: a component exited; stopping", file=sys.stderr)
+                return 1
+            time.sleep(0.5)
+        return 0
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for child in reversed(children):
+            if child.poll() is None:
+                child.send_signal(signal.SIGINT)
+        for child in reversed(children):
+            try:
+                child.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                child.kill()

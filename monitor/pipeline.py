@@ -1,0 +1,371 @@
+"""The pipeline: consume the ingest log, keep windows, close them, test them, checkpoint.
+
+One thread owns all window state. It reads committed log entries in order and,
+every ``checkpoint_interval`` (or when a window closes), writes in *one*
+transaction: the closed windows, their drift results, and a checkpoint holding
+the open-window state together with the last log offset it includes. After a
+crash, :meth:`Pipeline.start` restores that checkpoint and replays the log past
+its offset, so every acknowledged event is counted exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+import zlib
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, Engine, func, insert, select, update
+
+from collectors.records import InferenceBatch, LabelBatch, MetricBatch
+from detectors.distribution import DriftTestResult
+from monitor.drift import FeatureDrift, evaluate_window
+from monitor.ingest_log import IngestLog, decode_entry
+from monitor.kinds import KindRegistry
+from monitor.references import ReferenceStore
+from monitor.settings import Settings
+from monitor.store.tables import checkpoints, drift_results, features, models, windows
+from monitor.windows import ClosedWindow, ModelWindows, WindowSet
+
+__all__ = ["EvaluateOutcome", "Pipeline"]
+
+log = logging.getLogger(__name__)
+CHECKPOINT_NAME = "pipeline"
+_PRUNE_EVERY_SECONDS = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class EvaluateOutcome:
+    """What an on-demand evaluation closed and found."""
+
+    closed: list[WindowSet]
+    results: list[FeatureDrift]
+    has_reference: bool
+
+
+@dataclass(slots=True)
+class _State:
+    offset: int = 0
+    models: dict[tuple[str, str], ModelWindows] = field(default_factory=dict)
+    predictions: dict[tuple[str, str], int] = field(default_factory=dict)
+    labels: int = 0
+    metric_points: int = 0
+
+    def to_bytes(self) -> bytes:
+        document = {
+            "offset": self.offset,
+            "models": [w.state_dict() for w in self.models.values()],
+            "predictions": [[m, v, n] for (m, v), n in self.predictions.items()],
+            "labels": self.labels,
+            "metric_points": self.metric_points,
+        }
+        return zlib.compress(json.dumps(document, separators=(",", ":")).encode(), 1)
+
+    @staticmethod
+    def from_bytes(blob: bytes) -> _State:
+        document = json.loads(zlib.decompress(blob))
+        state = _State(
+            offset=int(document["offset"]), labels=int(document["labels"]), metric_points=int(document["metric_points"])
+        )
+        for item in document["models"]:
+            windows_ = ModelWindows.from_state(item)
+            state.models[(windows_.model, windows_.version)] = windows_
+        state.predictions = {(m, v): int(n) for m, v, n in document["predictions"]}
+        return state
+
+
+@dataclass(slots=True)
+class _Evaluate:
+    model: str
+    version: str
+    future: Future[EvaluateOutcome]
+
+
+class Pipeline:
+    """Single consumer of the ingest log; see the module docstring."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        log_: IngestLog,
+        references: ReferenceStore,
+        kinds: KindRegistry,
+        settings: Settings,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.engine = engine
+        self.log = log_
+        self.references = references
+        self.kinds = kinds
+        self.settings = settings
+        self.clock = clock
+        self._state = _State()
+        self._pending_closed: list[ClosedWindow] = []
+        self._pending_results: list[tuple[str, str, FeatureDrift, int]] = []
+        self._pending_features: list[tuple[str, str, str, str]] = []
+        self._known_features: set[tuple[str, str, str]] = set()
+        self._known_models: set[tuple[str, str]] = set()
+        self._commands: queue.Queue[_Evaluate] = queue.Queue()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._dirty = False
+        self._last_checkpoint = 0.0
+        self._last_prune = 0.0
+        self._lock = threading.Lock()  # guards the read-only views below
+        self.latest: dict[tuple[str, str], dict[str, FeatureDrift]] = {}
+        self.processed_offset = 0
+        self.checkpoint_seconds = 0.0
+        self.errors = 0
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> None:
+        """Restore the checkpoint, replay the log past it, then follow new entries."""
+        self._restore()
+        self._catch_up()
+        self._checkpoint(force=True)
+        self._thread = threading.Thread(target=self._run, name="driftline-pipeline", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.log.appended.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None
+        self._catch_up()
+        self._checkpoint(force=True)
+
+    # -- public views (any thread) -----------------------------------------------------------
+    def evaluate(self, model: str, version: str) -> Future[EvaluateOutcome]:
+        """Ask the pipeline thread to include everything logged so far and close the model's windows."""
+        future: Future[EvaluateOutcome] = Future()
+        self._commands.put(_Evaluate(model, version, future))
+        self.log.appended.set()
+        return future
+
+    def open_windows(self, model: str, version: str) -> list[dict[str, Any]]:
+        with self._lock:
+            windows_ = self._state.models.get((model, version))
+            return (
+                []
+                if windows_ is None
+                else [{"window_start": w.start, "window_end": w.end, "n": w.n} for w in windows_.open.values()]
+            )
+
+    def predictions_total(self) -> dict[tuple[str, str], int]:
+        with self._lock:
+            return dict(self._state.predictions)
+
+    def late_total(self) -> dict[tuple[str, str], int]:
+        with self._lock:
+            return {key: w.late for key, w in self._state.models.items()}
+
+    def latest_results(self) -> dict[tuple[str, str], list[FeatureDrift]]:
+        with self._lock:
+            return {key: list(results.values()) for key, results in self.latest.items()}
+
+    # -- the loop ------------------------------------------------------------------------------
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.log.appended.wait(timeout=0.25)
+            self.log.appended.clear()
+            try:
+                self._step()
+            except Exception:  # never let one bad step kill the consumer; it retries from its offset
+                self.errors += 1
+                log.exception("pipeline step failed; retrying from offset %d", self._state.offset)
+                time.sleep(0.5)
+
+    def _step(self) -> None:
+        self._catch_up(limit_entries=2048)
+        now = self.clock()
+        for windows_ in list(self._state.models.values()):
+            with self._lock:
+                due = windows_.due(now, self.settings.idle_close)
+            self._close(windows_, due)
+        while True:
+            try:
+                command = self._commands.get_nowait()
+            except queue.Empty:
+                break
+            self._run_evaluate(command)
+        self._checkpoint()
+        if now - self._last_prune >= _PRUNE_EVERY_SECONDS:
+            self._last_prune = now
+            self.log.prune(self._state.offset, now - self.settings.log_retention_seconds)
+
+    def _run_evaluate(self, command: _Evaluate) -> None:
+        try:
+            self._catch_up()
+            key = (command.model, command.version)
+            windows_ = self._state.models.get(key)
+            closed: list[WindowSet] = []
+            before = len(self._pending_results)
+            if windows_ is not None:
+                with self._lock:
+                    closed = windows_.close_all()
+                self._close(windows_, closed)
+            results = [item[2] for item in self._pending_results[before:]]
+            self._checkpoint(force=True)
+            has_reference = self.references.get(*key) is not None
+            command.future.set_result(EvaluateOutcome(closed, results, has_reference))
+        except Exception as exc:
+            command.future.set_exception(exc)
+
+    def _catch_up(self, limit_entries: int | None = None) -> None:
+        """Apply committed log entries past the current offset."""
+        applied = 0
+        while limit_entries is None or applied < limit_entries:
+            entries = self.log.read(self._state.offset, limit=256)
+            if not entries:
+                return
+            for offset, payload in entries:
+                self._apply(payload)
+                with self._lock:
+                    self._state.offset = offset
+                self.processed_offset = offset
+                self._dirty = True
+            applied += len(entries)
+
+    def _apply(self, payload: bytes) -> None:
+        for batch in decode_entry(payload):
+            if isinstance(batch, InferenceBatch):
+                self._apply_inference(batch)
+            elif isinstance(batch, LabelBatch):
+                self._state.labels += len(batch)
+            elif isinstance(batch, MetricBatch):
+                self._state.metric_points += len(batch)
+
+    def _apply_inference(self, batch: InferenceBatch) -> None:
+        key = (batch.model, batch.version)
+        kinds = {name: column.kind for name, column in batch.features.items()}
+        self.kinds.register(batch.model, batch.version, kinds)
+        with self._lock:
+            windows_ = self._state.models.get(key)
+            if windows_ is None:
+                windows_ = self._state.models[key] = ModelWindows(
+                    batch.model, batch.version, self.settings.window_seconds, self.settings.allowed_lateness_seconds
+                )
+            windows_.add(batch, self.references.get(*key), self.settings.window_sample_size)
+            self._state.predictions[key] = self._state.predictions.get(key, 0) + len(batch)
+        for name, kind in kinds.items():
+            self._new_feature(batch.model, batch.version, name, kind)
+
+    def _new_feature(self, model: str, version: str, name: str, kind: str) -> None:
+        if (model, version, name) not in self._known_features:
+            self._known_features.add((model, version, name))
+            self._pending_features.append((model, version, name, kind))
+
+    def _close(self, windows_: ModelWindows, closed: list[WindowSet]) -> None:
+        reference = self.references.get(windows_.model, windows_.version)
+        now = self.clock()
+        for window in closed:
+            self._pending_closed.append(ClosedWindow(windows_.model, windows_.version, window, now))
+            if reference:
+                for result in evaluate_window(
+                    window, reference, alpha=self.settings.drift_alpha, method=self.settings.family_method
+                ):
+                    self._pending_results.append((windows_.model, windows_.version, result, len(self._pending_closed)))
+            self._dirty = True
+
+    # -- persistence ---------------------------------------------------------------------------
+    def _restore(self) -> None:
+        with self.engine.connect() as connection:
+            row = connection.execute(select(checkpoints.c.state).where(checkpoints.c.name == CHECKPOINT_NAME)).first()
+            if row is not None:
+                self._state = _State.from_bytes(bytes(row[0]))
+            self._known_models = {(m, v) for m, v in connection.execute(select(models.c.model, models.c.version)).tuples()}
+            for model, version, name, kind in connection.execute(
+                select(features.c.model, features.c.version, features.c.feature, features.c.kind)
+            ).tuples():
+                self._known_features.add((model, version, name))
+                self.kinds.register(model, version, {name: kind})
+            self.latest = _load_latest(connection)
+        self.processed_offset = self._state.offset
+
+    def _checkpoint(self, force: bool = False) -> None:
+        now = self.clock()
+        if not self._dirty and not force:
+            return
+        if not force and not self._pending_closed and now - self._last_checkpoint < self.settings.checkpoint_interval_seconds:
+            return
+        started = time.perf_counter()
+        with self._lock:
+            blob = self._state.to_bytes()
+            offset = self._state.offset
+            new_models = [key for key in self._state.models if key not in self._known_models]
+        with self.engine.begin() as connection:
+            for model, version in new_models:
+                connection.execute(insert(models).values(model=model, version=version, created_at=now))
+            for model, version, name, kind in self._pending_features:
+                connection.execute(insert(features).values(model=model, version=version, feature=name, kind=kind))
+            for closed in self._pending_closed:
+                connection.execute(
+                    insert(windows).values(
+                        model=closed.model,
+                        version=closed.version,
+                        window_start=closed.window.start,
+                        window_end=closed.window.end,
+                        n=closed.window.n,
+                        closed_at=closed.closed_at,
+                        summary=json.dumps(closed.window.summary()),
+                    )
+                )
+            if self._pending_results:
+                connection.execute(
+                    insert(drift_results),
+                    [
+                        {"model": model, "version": version, "created_at": now, **result.to_dict()}
+                        for model, version, result, _ in self._pending_results
+                    ],
+                )
+            updated = connection.execute(
+                update(checkpoints)
+                .where(checkpoints.c.name == CHECKPOINT_NAME)
+                .values(log_offset=offset, state=blob, updated_at=now)
+            )
+            if not updated.rowcount:
+                connection.execute(
+                    insert(checkpoints).values(name=CHECKPOINT_NAME, log_offset=offset, state=blob, updated_at=now)
+                )
+        self._known_models.update(new_models)
+        with self._lock:
+            for model, version, result, _ in self._pending_results:
+                self.latest.setdefault((model, version), {})[result.feature] = result
+        self._pending_features = []
+        self._pending_closed = []
+        self._pending_results = []
+        self._dirty = False
+        self._last_checkpoint = now
+        self.checkpoint_seconds = time.perf_counter() - started
+
+
+def _load_latest(connection: Connection) -> dict[tuple[str, str], dict[str, FeatureDrift]]:
+    """Latest stored drift result per (model, version, feature)."""
+    newest = select(func.max(drift_results.c.id)).group_by(
+        drift_results.c.model, drift_results.c.version, drift_results.c.feature
+    )
+    latest: dict[tuple[str, str], dict[str, FeatureDrift]] = {}
+    rows = connection.execute(select(drift_results).where(drift_results.c.id.in_(newest))).mappings()
+    for row in rows:
+        result = DriftTestResult(
+            test=row["test"],
+            statistic=row["statistic"],
+            p_value=row["p_value"],
+            effect_size=row["effect_size"],
+            threshold=row["threshold"],
+            drift_detected=bool(row["drift_detected"]),
+            n_reference=0,
+            n_current=row["n"],
+        )
+        latest.setdefault((row["model"], row["version"]), {})[row["feature"]] = FeatureDrift(
+            row["feature"], result, row["window_start"], row["window_end"]
+        )
+    return latest

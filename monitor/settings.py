@@ -1,0 +1,89 @@
+"""Driftline's one settings object.
+
+Every option can be given, from lowest to highest precedence, as a default, in
+the YAML file passed with ``--config``, as an environment variable
+``DRIFTLINE_<NAME>``, or as a command-line flag / constructor argument.
+``docs/configuration.md`` lists them all.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "load_settings"]
+
+ENV_PREFIX = "DRIFTLINE_"
+
+
+class Settings(BaseSettings):
+    """All of Driftline's options, validated."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid")
+
+    host: str = Field("127.0.0.1", description="Address the HTTP server binds to.")
+    port: int = Field(4318, ge=0, le=65535, description="HTTP port (OTLP/HTTP's default).")
+    db_url: str = Field("sqlite:///./driftline.db", description="SQLAlchemy URL: SQLite file or postgresql+psycopg://…")
+
+    window_seconds: float = Field(300.0, gt=0, description="Width of tumbling drift windows, by event time.")
+    allowed_lateness_seconds: float = Field(60.0, ge=0, description="How late an event may arrive and still count in its window.")
+    idle_close_seconds: float | None = Field(
+        None, gt=0, description="Close a model's open windows after this much wall-clock silence (default: window + lateness)."
+    )
+    reference_bins: int = Field(20, ge=2, le=1000, description="Quantile bins per numerical reference feature.")
+    reference_sample_size: int = Field(5000, ge=10, description="Exact values kept per numerical reference feature.")
+    reference_max_categories: int = Field(
+        50, ge=1, description="Categories kept per categorical feature; the rest pool into __other__."
+    )
+    window_sample_size: int = Field(2048, ge=10, description="Reservoir size per numerical feature and window.")
+    drift_alpha: float = Field(0.05, gt=0, lt=1, description="Family-wise significance level for p-value drift tests.")
+    family_method: Literal["bh", "bonferroni", "none"] = Field(
+        "bh", description="Multiple-testing control across a model's features."
+    )
+
+    max_body_bytes: int = Field(
+        16 * 1024 * 1024, ge=1024, description="Largest accepted request body, measured after decompression."
+    )
+    ingest_queue_size: int = Field(256, ge=1, description="Requests waiting for the ingest log before the server answers 503.")
+    checkpoint_interval_seconds: float = Field(
+        1.0, gt=0, description="How often pipeline state is checkpointed with its log offset."
+    )
+    log_retention_seconds: float = Field(
+        3600.0, ge=0, description="How long processed ingest-log entries are kept (duplicate detection horizon)."
+    )
+
+    ingest_token: SecretStr | None = Field(None, description="Bearer token required by ingest endpoints when set.")
+    admin_token: SecretStr | None = Field(None, description="Bearer token required by write endpoints when set.")
+    read_token: SecretStr | None = Field(
+        None, description="Bearer token required by read endpoints, /metrics included, when set."
+    )
+
+    @property
+    def idle_close(self) -> float:
+        """Seconds of silence after which open windows close anyway."""
+        return self.idle_close_seconds or (self.window_seconds + self.allowed_lateness_seconds)
+
+
+def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
+    """Build settings from a YAML file, the environment and explicit overrides.
+
+    Environment variables beat the file; ``overrides`` (command-line flags) beat both.
+    Overrides whose value is ``None`` are ignored so unset flags fall through.
+    """
+    values: dict[str, Any] = {}
+    if config_file is not None:
+        path = Path(config_file)
+        try:
+            loaded = yaml.safe_load(path.read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ValueError(f"cannot read config file {str(path)!r}: {exc}") from None
+        if not isinstance(loaded, dict):
+            raise ValueError(f"config file {str(path)!r} must hold a mapping of option: value")
+        values = {str(key): value for key, value in loaded.items() if f"{ENV_PREFIX}{str(key).upper()}" not in os.environ}
+    values.update({key: value for key, value in overrides.items() if value is not None})
+    return Settings(**values)

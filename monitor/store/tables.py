@@ -1,0 +1,115 @@
+"""Table definitions (SQLAlchemy Core). Schema changes go through Alembic migrations."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+__all__ = [
+    "checkpoints",
+    "drift_results",
+    "features",
+    "ingest_log",
+    "metadata",
+    "models",
+    "references",
+    "windows",
+]
+
+metadata = MetaData()
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY (the rowid alias).
+Offset = BigInteger().with_variant(Integer(), "sqlite")
+
+models = Table(
+    "models",
+    metadata,
+    Column("model", String(128), primary_key=True),
+    Column("version", String(128), primary_key=True),
+    Column("created_at", Float, nullable=False),
+)
+
+features = Table(
+    "features",
+    metadata,
+    Column("model", String(128), primary_key=True),
+    Column("version", String(128), primary_key=True),
+    Column("feature", String(160), primary_key=True),
+    Column("kind", String(16), nullable=False),
+)
+
+references = Table(
+    "references",
+    metadata,
+    Column("model", String(128), primary_key=True),
+    Column("version", String(128), primary_key=True),
+    Column("feature", String(160), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("profile", Text, nullable=False),
+    Column("n", Integer, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+ingest_log = Table(
+    "ingest_log",
+    metadata,
+    Column("offset", Offset, primary_key=True, autoincrement=True),
+    Column("received_at", Float, nullable=False),
+    Column("digest", String(64), nullable=False, unique=True),
+    Column("records", Integer, nullable=False),
+    Column("payload", LargeBinary, nullable=False),
+)
+
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("log_offset", BigInteger, nullable=False),
+    Column("state", LargeBinary, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+windows = Table(
+    "windows",
+    metadata,
+    Column("id", Offset, primary_key=True, autoincrement=True),
+    Column("model", String(128), nullable=False),
+    Column("version", String(128), nullable=False),
+    Column("window_start", Float, nullable=False),
+    Column("window_end", Float, nullable=False),
+    Column("n", Integer, nullable=False),
+    Column("closed_at", Float, nullable=False),
+    Column("summary", Text, nullable=False),
+    Index("ix_windows_lookup", "model", "version", "window_start"),
+)
+
+drift_results = Table(
+    "drift_results",
+    metadata,
+    Column("id", Offset, primary_key=True, autoincrement=True),
+    Column("model", String(128), nullable=False),
+    Column("version", String(128), nullable=False),
+    Column("feature", String(160), nullable=False),
+    Column("test", String(32), nullable=False),
+    Column("statistic", Float, nullable=False),
+    Column("p_value", Float, nullable=True),
+    Column("effect_size", Float, nullable=False),
+    Column("threshold", Float, nullable=False),
+    Column("drift_detected", Boolean, nullable=False),
+    Column("window_start", Float, nullable=False),
+    Column("window_end", Float, nullable=False),
+    Column("n", Integer, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Index("ix_drift_results_lookup", "model", "version", "feature", "window_end"),
+)
