@@ -175,7 +175,7 @@ class IngestLog:
                 .where(ingest_log.c.offset > after)
                 .order_by(ingest_log.c.offset)
                 .limit(limit)
-            ).tuples()
+            )
             return [(int(offset), bytes(payload)) for offset, payload in rows]
 
     def head(self) -> int:

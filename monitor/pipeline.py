@@ -281,10 +281,10 @@ class Pipeline:
             row = connection.execute(select(checkpoints.c.state).where(checkpoints.c.name == CHECKPOINT_NAME)).first()
             if row is not None:
                 self._state = _State.from_bytes(bytes(row[0]))
-            self._known_models = {(m, v) for m, v in connection.execute(select(models.c.model, models.c.version)).tuples()}
+            self._known_models = {(m, v) for m, v in connection.execute(select(models.c.model, models.c.version))}
             for model, version, name, kind in connection.execute(
                 select(features.c.model, features.c.version, features.c.feature, features.c.kind)
-            ).tuples():
+            ):
                 self._known_features.add((model, version, name))
                 self.kinds.register(model, version, {name: kind})
             self.latest = _load_latest(connection)

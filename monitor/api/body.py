@@ -29,11 +29,10 @@ async def read_capped(request: Request, limit: int) -> bytes:
     """The raw body, refusing (413) as soon as it exceeds ``limit`` bytes."""
     declared = request.headers.get("content-length")
     if declared is not None:
-        try:
-            if int(declared) > limit:
-                raise PayloadTooLarge(limit)
-        except ValueError:
-            raise DecodeError("Content-Length must be an integer", reason="malformed") from None
+        if not declared.isdigit():
+            raise DecodeError("Content-Length must be a non-negative integer", reason="malformed")
+        if int(declared) > limit:
+            raise PayloadTooLarge(limit)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():

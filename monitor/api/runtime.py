@@ -62,7 +62,7 @@ class Runtime:
         with self.engine.connect() as connection:
             for model, version, feature, profile in connection.execute(
                 select(references.c.model, references.c.version, references.c.feature, references.c.profile)
-            ).tuples():
+            ):
                 grouped.setdefault((model, version), {})[feature] = profile_from_dict(json.loads(profile))
         for (model, version), profiles in grouped.items():
             self.references.set(model, version, profiles)

@@ -37,8 +37,10 @@ _MAX_REFERENCE_BYTES = 512 * 1024 * 1024
 
 def _versions(runtime: Runtime, model: str) -> list[str]:
     with runtime.engine.connect() as connection:
-        stored = {v for (v,) in connection.execute(select(models.c.version).where(models.c.model == model)).tuples()}
-        stored |= {v for (v,) in connection.execute(select(references.c.version).where(references.c.model == model)).tuples()}
+        stored = {v for (v,) in connection.execute(select(models.c.version).where(models.c.model == model))}
+        stored |= {v for (v,) in connection.execute(select(references.c.version).where(references.c.model == model))}
+    # Versions seen by the ingest path but not yet checkpointed count too.
+    stored |= {v for m, v in runtime.kinds.models() if m == model}
     return sorted(stored)
 
 
@@ -60,15 +62,16 @@ def list_models(runtime: RuntimeDep, limit: Limit = 100, offset: Offset = 0) -> 
     """Every model version with its drift status, newest first."""
     with runtime.engine.connect() as connection:
         rows = {
-            (m, v): created
-            for m, v, created in connection.execute(select(models.c.model, models.c.version, models.c.created_at)).tuples()
+            (m, v): created for m, v, created in connection.execute(select(models.c.model, models.c.version, models.c.created_at))
         }
         for m, v, created in connection.execute(
             select(references.c.model, references.c.version, func.min(references.c.created_at)).group_by(
                 references.c.model, references.c.version
             )
-        ).tuples():
+        ):
             rows.setdefault((m, v), created)
+    for m, v in runtime.kinds.models():  # seen by ingest, not yet checkpointed
+        rows.setdefault((m, v), time.time())
     predictions = runtime.pipeline.predictions_total()
     latest = runtime.pipeline.latest_results()
     items = []
