@@ -87,3 +87,13 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Se
         values = {str(key): value for key, value in loaded.items() if f"{ENV_PREFIX}{str(key).upper()}" not in os.environ}
     values.update({key: value for key, value in overrides.items() if value is not None})
     return Settings(**values)
+
+
+def markdown_reference() -> str:
+    """The settings as a Markdown table (``docs/configuration.md`` is generated from it)."""
+    lines = ["| option | environment variable | default | description |", "|---|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        shown = "(unset)" if default is None else f"`{default}`"
+        lines.append(f"| `{name}` | `{ENV_PREFIX}{name.upper()}` | {shown} | {field.description or ''} |")
+    return "\n".join(lines) + "\n"

@@ -123,3 +123,9 @@ def test_demo_shows_drift_on_the_canary_within_one_window() -> None:
         output, _ = demo.communicate(timeout=60)
     assert demo.returncode == 0
     assert f"{api}/metrics" in output
+
+
+def test_configuration_reference_lists_every_setting() -> None:
+    from monitor.settings import markdown_reference
+
+    assert markdown_reference() in (ROOT / "docs" / "configuration.md").read_text()
