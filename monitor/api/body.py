@@ -19,10 +19,11 @@ __all__ = ["Unavailable", "commit_batches", "read_capped"]
 class Unavailable(Exception):
     """The ingest log cannot take the request now; answer 503 with Retry-After."""
 
-    def __init__(self, message: str, retry_after: int) -> None:
+    def __init__(self, message: str, *, retry_after: int, reason: str) -> None:
         super().__init__(message)
         self.message = message
         self.retry_after = retry_after
+        self.reason = reason
 
 
 async def read_capped(request: Request, limit: int) -> bytes:
@@ -54,9 +55,11 @@ async def commit_batches(runtime: Runtime, signal: str, body: bytes, batches: Se
     try:
         future = runtime.log.append(digest, records, payload)
     except LogOverloaded as exc:
-        raise Unavailable(str(exc), retry_after=1) from None
+        raise Unavailable(str(exc), retry_after=1, reason="overloaded") from None
     try:
         result = await asyncio.wrap_future(future)
     except Exception as exc:
-        raise Unavailable(f"the ingest log is unavailable: {type(exc).__name__}", retry_after=5) from None
+        raise Unavailable(
+            f"the ingest log is unavailable: {type(exc).__name__}", retry_after=5, reason="store_unavailable"
+        ) from None
     return result.duplicate

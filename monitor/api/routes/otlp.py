@@ -64,7 +64,7 @@ async def _commit(
     try:
         await commit_batches(runtime, signal, body, batches, records)
     except Unavailable as exc:
-        runtime.stats.reject(signal, "unavailable", records)
+        runtime.stats.reject(signal, exc.reason, records)
         return _error(503, exc.message, encoding, headers={"Retry-After": str(exc.retry_after)})
     return None
 
