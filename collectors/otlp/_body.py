@@ -33,7 +33,9 @@ def decompress(body: bytes, content_encoding: str | None, *, limit: int) -> byte
     """Undo ``Content-Encoding`` without ever holding more than ``limit`` bytes.
 
     The cap is enforced on the decompressed size, so a small gzip bomb is refused
-    after reading at most ``limit + 1`` bytes of output.
+    after reading at most ``limit + 1`` bytes of output. Bytes after the end of
+    the compressed stream (a second gzip member included) are refused rather than
+    silently dropped; zero padding after a gzip stream is allowed, as ``gzip -d`` does.
     """
     encoding = (content_encoding or "identity").strip().lower()
     if encoding in ("", "identity"):
@@ -58,4 +60,11 @@ def decompress(body: bytes, content_encoding: str | None, *, limit: int) -> byte
         raise PayloadTooLarge(limit)
     if not inflater.eof:
         raise DecodeError(f"{encoding} stream is truncated", reason="bad_compression")
+    trailing = inflater.unused_data.lstrip(b"\x00") if encoding == "gzip" else inflater.unused_data
+    if trailing:
+        # Decoding further gzip members would make the cost quadratic in their number.
+        raise DecodeError(
+            f"{len(trailing)} bytes follow the end of the {encoding} stream; send one {encoding} stream per request",
+            reason="bad_compression",
+        )
     return out

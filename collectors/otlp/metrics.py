@@ -2,7 +2,8 @@
 
 Gauges and sums give one point per data point. Histograms, exponential
 histograms and summaries give two points, ``<name>.count`` and ``<name>.sum``, so
-their mean over any interval can be derived downstream. Resource attributes are
+their mean over any interval can be derived downstream; a histogram point without
+its optional sum gives only ``<name>.count``. Resource attributes are
 merged under the data point's own attributes (the point's win on conflicts).
 """
 
@@ -95,7 +96,10 @@ def decode_metrics(request: metrics_service_pb2.ExportMetricsServiceRequest) -> 
                     for point in getattr(metric, data).data_points:
                         labels = {**resource, **_attributes(point.attributes)}
                         add(metric.name + ".count", point.time_unix_nano, float(point.count), labels)
-                        add(metric.name + ".sum", point.time_unix_nano, float(point.sum), labels)
+                        # Histogram sums are optional (absent when negative values were
+                        # recorded into a cumulative histogram); absent is not zero.
+                        if data == "summary" or point.HasField("sum"):
+                            add(metric.name + ".sum", point.time_unix_nano, float(point.sum), labels)
                 else:
                     result.rejected["missing_data_points"] += 1
                     result.first_error = result.first_error or f"metric {metric.name!r} carries no data"

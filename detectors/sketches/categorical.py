@@ -36,6 +36,7 @@ class CategoricalReference:
         """Keep the ``max_categories`` most frequent categories (ties broken by name)."""
         if max_categories < 1:
             raise ValueError(f"max_categories must be >= 1, got {max_categories}")
+        values = list(values)  # read twice below: a generator would leave no nulls to count
         counter = Counter(v for v in values if v is not None)
         nulls = sum(1 for v in values if v is None)
         if not counter:

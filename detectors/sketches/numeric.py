@@ -58,8 +58,9 @@ class NumericReference:
         finite = x[np.isfinite(x)]
         if finite.size == 0:
             raise ValueError("values must contain at least one finite number")
-        # Interior cut points at the reference quantiles; duplicates (heavy ties)
-        # collapse so that no bin is empty by construction.
+        # Interior cut points at the reference quantiles. Heavy ties collapse
+        # duplicate edges; a bin can still be empty (e.g. most values equal to the
+        # minimum), which PSI's epsilon smoothing absorbs.
         edges = np.unique(np.quantile(finite, np.linspace(0, 1, n_bins + 1)[1:-1]))
         counts = np.bincount(np.searchsorted(edges, finite, side="right"), minlength=edges.size + 1)
         rng = np.random.default_rng(seed)
