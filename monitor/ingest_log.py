@@ -154,17 +154,26 @@ class IngestLog:
             digests = {item.digest for item in group}
             rows = connection.execute(select(ingest_log.c.digest, ingest_log.c.offset).where(ingest_log.c.digest.in_(digests)))
             existing: dict[str, int] = {digest: int(offset) for digest, offset in rows}
+            fresh: list[int] = []
             for i, item in enumerate(group):
                 if item.digest in existing:
                     results[i] = AppendResult(existing[item.digest], duplicate=True)
-                    continue
-                offset = connection.execute(
-                    insert(ingest_log)
-                    .values(received_at=now, digest=item.digest, records=item.records, payload=item.payload)
-                    .returning(ingest_log.c.offset)
-                ).scalar_one()
-                existing[item.digest] = offset
-                results[i] = AppendResult(offset, duplicate=False)
+                elif not any(group[j].digest == item.digest for j in fresh):
+                    fresh.append(i)
+            if fresh:
+                # One multi-row INSERT ... RETURNING, offsets in parameter order.
+                offsets = connection.execute(
+                    insert(ingest_log).returning(ingest_log.c.offset, sort_by_parameter_order=True),
+                    [
+                        {"received_at": now, "digest": group[i].digest, "records": group[i].records, "payload": group[i].payload}
+                        for i in fresh
+                    ],
+                ).scalars()
+                for i, offset in zip(fresh, offsets, strict=True):
+                    existing[group[i].digest] = int(offset)
+            for i, item in enumerate(group):
+                if results[i] is None:
+                    results[i] = AppendResult(existing[item.digest], duplicate=False)
         return [result for result in results if result is not None]
 
     def read(self, after: int, limit: int = 256) -> list[tuple[int, bytes]]:

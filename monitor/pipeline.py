@@ -15,7 +15,6 @@ import logging
 import queue
 import threading
 import time
-import zlib
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from monitor.ingest_log import IngestLog, decode_entry
 from monitor.kinds import KindRegistry
 from monitor.references import ReferenceStore
 from monitor.settings import Settings
+from monitor.statecodec import pack, unpack
 from monitor.store.tables import checkpoints, drift_results, features, models, windows
 from monitor.windows import ClosedWindow, ModelWindows, WindowSet
 
@@ -65,11 +65,11 @@ class _State:
             "labels": self.labels,
             "metric_points": self.metric_points,
         }
-        return zlib.compress(json.dumps(document, separators=(",", ":")).encode(), 1)
+        return pack(document)
 
     @staticmethod
     def from_bytes(blob: bytes) -> _State:
-        document = json.loads(zlib.decompress(blob))
+        document = unpack(blob)
         state = _State(
             offset=int(document["offset"]), labels=int(document["labels"]), metric_points=int(document["metric_points"])
         )
@@ -224,8 +224,6 @@ class Pipeline:
         applied = 0
         while limit_entries is None or applied < limit_entries:
             entries = self.log.read(self._state.offset, limit=256)
-            if not entries:
-                return
             for offset, payload in entries:
                 self._apply(payload)
                 with self._lock:
@@ -233,6 +231,8 @@ class Pipeline:
                 self.processed_offset = offset
                 self._dirty = True
             applied += len(entries)
+            if len(entries) < 256:  # the log is drained; skip the empty read
+                return
 
     def _apply(self, payload: bytes) -> None:
         for batch in decode_entry(payload):

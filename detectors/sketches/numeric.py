@@ -171,6 +171,12 @@ class NumericWindow:
         self.n = total
 
     def _keep(self, values: FloatArray, keys: FloatArray) -> None:
+        if self.sample.size >= self.capacity:
+            # Full: only keys below the current largest kept key can enter.
+            candidates = keys < self.keys.max()
+            if not candidates.any():
+                return
+            values, keys = values[candidates], keys[candidates]
         sample = np.concatenate([self.sample, values])
         keys = np.concatenate([self.keys, keys])
         if sample.size > self.capacity:
@@ -179,8 +185,9 @@ class NumericWindow:
         self.sample, self.keys = sample, keys
 
     def state_dict(self) -> dict[str, Any]:
+        """State for checkpoints; arrays are shared with the live window, so serialise before updating."""
         return {
-            "edges": None if self.edges is None else self.edges.tolist(),
+            "edges": self.edges,
             "capacity": self.capacity,
             "n": self.n,
             "nulls": self.nulls,
@@ -188,9 +195,9 @@ class NumericWindow:
             "m2": self.m2,
             "minimum": self.minimum if self.n else None,
             "maximum": self.maximum if self.n else None,
-            "bins": None if self.bins is None else self.bins.tolist(),
-            "sample": self.sample.tolist(),
-            "keys": self.keys.tolist(),
+            "bins": self.bins,
+            "sample": self.sample,
+            "keys": self.keys,
             "rng": self._rng.bit_generator.state,
         }
 

@@ -10,11 +10,18 @@ import numpy as np
 import pytest
 
 from detectors.sketches import OTHER, CategoricalReference, CategoricalWindow, NumericReference, NumericWindow
+from monitor.statecodec import pack, unpack
 
 
 def json_round_trip(state: dict[str, Any]) -> dict[str, Any]:
-    """State is checkpointed as JSON: it must survive that, not just a dict copy."""
+    """References are stored as JSON: they must survive that, not just a dict copy."""
     loaded: dict[str, Any] = json.loads(json.dumps(state))
+    return loaded
+
+
+def checkpoint_round_trip(state: dict[str, Any]) -> dict[str, Any]:
+    """Window state is checkpointed in the packed binary format: it must survive that."""
+    loaded: dict[str, Any] = unpack(pack(state))
     return loaded
 
 
@@ -193,20 +200,20 @@ def test_window_state_round_trip_continues_identically() -> None:
     data = seeded_data(21, 900, 30)
     original = NumericWindow(edges=EDGES, capacity=64, seed=5)
     original.update(data[:300])
-    restored = NumericWindow.from_state(json_round_trip(original.state_dict()))
-    assert restored.state_dict() == original.state_dict()
+    restored = NumericWindow.from_state(checkpoint_round_trip(original.state_dict()))
+    assert pack(restored.state_dict()) == pack(original.state_dict())
     for chunk in (data[300:600], data[600:]):
         original.update(chunk)
         restored.update(chunk)
     assert restored.sample.tolist() == original.sample.tolist()
     assert restored.keys.tolist() == original.keys.tolist()
-    assert restored.state_dict() == original.state_dict()
+    assert pack(restored.state_dict()) == pack(original.state_dict())
 
 
 def test_window_state_round_trip_of_an_empty_window() -> None:
     empty = NumericWindow(edges=None, capacity=8, seed=0)
     empty.update(np.array([np.nan]))
-    state = json_round_trip(empty.state_dict())
+    state = checkpoint_round_trip(empty.state_dict())
     assert (state["minimum"], state["maximum"], state["bins"]) == (None, None, None)
     restored = NumericWindow.from_state(state)
     assert (restored.minimum, restored.maximum, restored.nulls) == (np.inf, -np.inf, 1)
@@ -217,9 +224,9 @@ def test_window_state_round_trip_of_an_empty_window() -> None:
 def test_window_merge_of_an_empty_window_changes_nothing() -> None:
     window = NumericWindow(edges=EDGES, capacity=8, seed=0)
     window.update(np.array([1.0, 5.0]))
-    before = window.state_dict()
+    before = pack(window.state_dict())
     window.merge(NumericWindow(edges=EDGES, capacity=8, seed=1))
-    assert window.state_dict() == before
+    assert pack(window.state_dict()) == before
 
 
 def test_window_capacity_is_validated() -> None:
@@ -267,7 +274,7 @@ def test_categorical_window_merge_respects_max_distinct() -> None:
 def test_categorical_window_state_round_trip() -> None:
     window = CategoricalWindow(max_distinct=2)
     window.update(np.array(["a", "b", "c", None], dtype=object))
-    restored = CategoricalWindow.from_state(json_round_trip(window.state_dict()))
+    restored = CategoricalWindow.from_state(checkpoint_round_trip(window.state_dict()))
     assert restored == window
     restored.update(np.array(["d"], dtype=object))
     assert restored.counts == {"a": 1, "b": 1, OTHER: 2}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 
@@ -11,6 +10,7 @@ import pytest
 
 from collectors.records import Column, InferenceBatch
 from detectors.sketches import CategoricalReference, CategoricalWindow, NumericReference, NumericWindow
+from monitor.statecodec import pack, unpack
 from monitor.windows import ModelWindows, WindowSet
 
 WIDTH = 60.0
@@ -219,9 +219,9 @@ def test_state_round_trip_continues_identically() -> None:
     mw.add(batch([100.0]), reference, CAPACITY)
     mw.due(now=mw.last_seen, idle_close=NEVER)  # closes [0, 60) finally
     mw.add(batch([1.0, 2.0]), reference, CAPACITY)  # late
-    state = json.loads(json.dumps(mw.state_dict()))
+    state = unpack(pack(mw.state_dict()))
     restored = ModelWindows.from_state(state)
-    assert restored.state_dict() == mw.state_dict()
+    assert pack(restored.state_dict()) == pack(mw.state_dict())
     assert (restored.late, restored.closed_until, restored.watermark) == (2, 60.0, 100.0)
 
     more = [
@@ -231,15 +231,15 @@ def test_state_round_trip_continues_identically() -> None:
     for item in more:
         mw.add(item, reference, CAPACITY)
         restored.add(item, reference, CAPACITY)
-    assert restored.state_dict() == mw.state_dict()
+    assert pack(restored.state_dict()) == pack(mw.state_dict())
     closed_a = mw.due(now=mw.last_seen, idle_close=NEVER)
     closed_b = restored.due(now=restored.last_seen, idle_close=NEVER)
-    assert [w.state_dict() for w in closed_a] == [w.state_dict() for w in closed_b]
+    assert [pack(w.state_dict()) for w in closed_a] == [pack(w.state_dict()) for w in closed_b]
     assert [w.start for w in closed_a] == [60.0, 120.0, 180.0]
 
 
 def test_state_round_trip_of_a_fresh_instance() -> None:
-    state = json.loads(json.dumps(windows().state_dict()))
+    state = unpack(pack(windows().state_dict()))
     assert (state["watermark"], state["closed_until"], state["open"]) == (None, None, [])
     restored = ModelWindows.from_state(state)
     assert (restored.watermark, restored.closed_until) == (-math.inf, -math.inf)
