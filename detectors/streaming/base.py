@@ -1,0 +1,108 @@
+"""The contract every streaming change detector follows.
+
+A detector watches one scalar series (prediction mean, error indicator,
+latency, a KPI) and raises an alarm when the series changes. The contract, which
+``tests/detectors/test_contract.py`` checks for every subclass at once:
+
+* ``__init__`` validates each parameter (``ValueError`` naming the parameter, the
+  value and the rule), stores it unchanged as a public attribute, then calls
+  :meth:`_reset`, which builds all running state.
+* :meth:`update` consumes one value; :attr:`drift_detected` tells whether that
+  value raised an alarm. After an alarm the detector starts afresh with the next
+  value (as river's detectors do), so consecutive alarms are separate changes.
+* :meth:`update_many` consumes an array and returns the positions (within that
+  array) that raised alarms — exactly the alarms a loop of :meth:`update` would
+  raise, and leaving the same state behind. Subclasses override it with
+  vectorised code where that is faster; the default is that loop.
+* :meth:`state_dict` / :meth:`from_state` round-trip the full state (parameters
+  and running state) through plain Python values and numpy arrays, so a restored
+  detector continues exactly as the original would.
+* :meth:`clone` returns a fresh detector with the same parameters.
+"""
+
+from __future__ import annotations
+
+import abc
+import inspect
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["StreamDetector"]
+
+
+class StreamDetector(abc.ABC):
+    """Base class of streaming change detectors; see the module docstring."""
+
+    #: Whether the detector expects 0/1 inputs (error indicators) rather than real values.
+    binary_input: ClassVar[bool] = False
+
+    def __init__(self) -> None:
+        self.drift_detected = False
+        self._reset()
+
+    @abc.abstractmethod
+    def _reset(self) -> None:
+        """Build all running state from the parameters (called on start and after an alarm)."""
+
+    @abc.abstractmethod
+    def update(self, x: float) -> None:
+        """Consume one value and set :attr:`drift_detected`."""
+
+    def update_many(self, xs: npt.ArrayLike) -> npt.NDArray[np.int64]:
+        """Consume ``xs`` in order; return the positions that raised an alarm."""
+        alarms = []
+        for i, x in enumerate(np.asarray(xs, dtype=np.float64).tolist()):
+            self.update(x)
+            if self.drift_detected:
+                alarms.append(i)
+        return np.asarray(alarms, dtype=np.int64)
+
+    # -- parameters, cloning and state ----------------------------------------------------------
+    def get_params(self) -> dict[str, Any]:
+        """The constructor arguments, read back from the public attributes."""
+        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
+        return {name: getattr(self, name) for name in names}
+
+    def clone(self) -> Self:
+        """A fresh detector with the same parameters and no history."""
+        return type(self)(**self.get_params())
+
+    def _running_state(self) -> dict[str, Any]:
+        """Running state beyond the parameters; the default takes every non-parameter attribute."""
+        params = self.get_params()
+        return {key: value for key, value in vars(self).items() if key not in params}
+
+    def state_dict(self) -> dict[str, Any]:
+        """Parameters and running state, as plain values and numpy arrays."""
+        return {"class": type(self).__name__, "params": self.get_params(), "state": _copy(self._running_state())}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Self:
+        """Rebuild a detector that continues exactly where the saved one stopped."""
+        if state.get("class") != cls.__name__:
+            raise ValueError(f"state is for {state.get('class')!r}, not {cls.__name__!r}")
+        detector = cls(**state["params"])
+        for key, value in _copy(state["state"]).items():
+            setattr(detector, key, value)
+        return detector
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({params})"
+
+
+def _copy(value: Any) -> Any:
+    """Deep-copy containers and arrays so saved state never aliases live state."""
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_copy(v) for v in value)
+    if hasattr(value, "copy") and callable(value.copy) and not isinstance(value, (str, bytes)):
+        return value.copy()
+    return value
