@@ -108,7 +108,7 @@ class Pipeline:
         self.clock = clock
         self._state = _State()
         self._pending_closed: list[ClosedWindow] = []
-        self._pending_results: list[tuple[str, str, FeatureDrift, int]] = []
+        self._pending_results: list[tuple[str, str, FeatureDrift]] = []
         self._pending_features: list[tuple[str, str, str, str]] = []
         self._known_features: set[tuple[str, str, str]] = set()
         self._known_models: set[tuple[str, str]] = set()
@@ -272,7 +272,7 @@ class Pipeline:
                 for result in evaluate_window(
                     window, reference, alpha=self.settings.drift_alpha, method=self.settings.family_method
                 ):
-                    self._pending_results.append((windows_.model, windows_.version, result, len(self._pending_closed)))
+                    self._pending_results.append((windows_.model, windows_.version, result))
             self._dirty = True
 
     # -- persistence ---------------------------------------------------------------------------
@@ -323,7 +323,7 @@ class Pipeline:
                     insert(drift_results),
                     [
                         {"model": model, "version": version, "created_at": now, **result.to_dict()}
-                        for model, version, result, _ in self._pending_results
+                        for model, version, result in self._pending_results
                     ],
                 )
             updated = connection.execute(
@@ -337,7 +337,7 @@ class Pipeline:
                 )
         self._known_models.update(new_models)
         with self._lock:
-            for model, version, result, _ in self._pending_results:
+            for model, version, result in self._pending_results:
                 self.latest.setdefault((model, version), {})[result.feature] = result
         self._pending_features = []
         self._pending_closed = []
