@@ -27,6 +27,7 @@ Detection Algorithms", arXiv:2003.06222, 2020.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Mapping
 
 __all__ = ["covering", "f_measure", "true_positives"]
@@ -68,7 +69,7 @@ def _segments(points: Iterable[int], n_obs: int) -> list[tuple[int, int]]:
     """Half-open segments [start, end) that change points at ``points`` cut 0..n_obs into."""
     cuts = sorted({p for p in points if 0 < p < n_obs})
     bounds = [0, *cuts, n_obs]
-    return list(zip(bounds[:-1], bounds[1:], strict=True))
+    return list(itertools.pairwise(bounds))
 
 
 def _jaccard(a: tuple[int, int], b: tuple[int, int]) -> float:
