@@ -12,11 +12,13 @@ from detectors.distribution import (
     chi_square,
     control_family,
     jensen_shannon,
+    ks_binned,
     ks_test,
-    psi,
     select_test,
+    z_test,
 )
 from detectors.sketches import CategoricalReference, CategoricalWindow, NumericReference, NumericWindow
+from detectors.sketches.numeric import bin_counts
 from monitor.references import Profile
 from monitor.windows import WindowSet
 
@@ -58,13 +60,17 @@ def _test_feature(profile: Profile, window: NumericWindow | CategoricalWindow) -
         if window.bins is not None and window.bins.size == profile.counts.size:
             counts = window.bins
         else:  # reference arrived after the window opened: bin the uniform sample instead
-            counts = np.bincount(np.searchsorted(profile.edges, window.sample, side="right"), minlength=profile.counts.size)
-        return psi(profile.counts, counts)
+            counts = bin_counts(profile.edges, window.sample)
+        return ks_binned(profile.counts, counts)  # select_test's other numeric choice
     if isinstance(profile, CategoricalReference) and isinstance(window, CategoricalWindow):
         if window.n == 0:
             return None
         current = profile.align(window.counts)
-        if select_test("categorical", window.n) == "chi2":
+        n_unique = int(np.count_nonzero((profile.counts > 0) | (current > 0)))
+        test = select_test("categorical", window.n, n_unique=n_unique, n_reference=max(profile.n, 1))
+        if test == "z":
+            return z_test(profile.counts, current)
+        if test == "chi2":
             return chi_square(profile.counts, current)
         return jensen_shannon(profile.counts, current)
     return None  # the column changed kind against its reference: nothing comparable

@@ -12,25 +12,27 @@ __all__ = ["DriftTestResult"]
 class DriftTestResult:
     """Outcome of comparing a current window against a reference window.
 
-    Tests come in two kinds. *p-value tests* (``"ks"``, ``"chi2"``) flag
-    drift when ``p_value < threshold`` **and** ``effect_size >= min_effect``;
-    ``threshold`` is the significance level, possibly adjusted for multiple
-    testing by :func:`control_family`. *Distance tests* (``"psi"``,
-    ``"jensenshannon"``) have ``p_value=None`` and flag drift when
-    ``statistic >= threshold``.
+    Tests come in two kinds. *p-value tests* (``"ks"``, ``"ks_binned"``,
+    ``"anderson"``, ``"cramervonmises"``, ``"chi2"``, ``"z"``, ``"mmd"``,
+    ``"energy"``) flag drift when ``p_value < threshold`` **and**
+    ``effect_size >= min_effect``; ``threshold`` is the significance level,
+    possibly adjusted for multiple testing by :func:`control_family`.
+    *Distance tests* (``"wasserstein"``, ``"wasserstein_binned"``,
+    ``"psi"``, ``"jensenshannon"``, ``"hellinger"``) have ``p_value=None``
+    and flag drift when ``statistic >= threshold``.
 
     Attributes
     ----------
     test : str
-        ``"ks"``, ``"psi"``, ``"chi2"`` or ``"jensenshannon"``.
+        The test's name, one of those listed above.
     statistic : float
-        The test statistic (KS ``D``, PSI, chi-square, JS distance).
+        The test statistic (KS ``D``, PSI, chi-square, JS distance, ...).
     p_value : float or None
         ``None`` for distance tests.
     effect_size : float
-        A sample-size-free measure of how far apart the windows are:
-        KS ``D``; the PSI value; Cramér's-V-style ``w`` for chi-square;
-        the base-2 Jensen-Shannon distance.
+        A sample-size-free measure of how far apart the windows are, e.g.
+        KS ``D``, Cohen's ``w`` for chi-square, Cohen's ``h`` for the Z-test,
+        the distance itself for distance tests. Each test documents its own.
     threshold : float
         Significance level for p-value tests (the effective per-test
         cut-off after family control); distance threshold otherwise.
@@ -41,6 +43,10 @@ class DriftTestResult:
     min_effect : float
         Effect-size floor applied to p-value tests; ``0.0`` for distance
         tests.
+    approximation_error : float
+        For tests on binned state, the most by which ``statistic`` can
+        differ from the same statistic on the raw values that were binned
+        (each such test states the direction); ``0.0`` for exact tests.
 
     Examples
     --------
@@ -58,6 +64,7 @@ class DriftTestResult:
     n_reference: int
     n_current: int
     min_effect: float = 0.0
+    approximation_error: float = 0.0
 
     def to_dict(self) -> dict[str, object]:
         """Return the fields as a plain ``dict`` (JSON-serialisable).
@@ -66,6 +73,6 @@ class DriftTestResult:
         --------
         >>> r = DriftTestResult("ks", 0.3, 0.001, 0.3, 0.05, True, 200, 200, 0.1)
         >>> sorted(r.to_dict())[:3]
-        ['drift_detected', 'effect_size', 'min_effect']
+        ['approximation_error', 'drift_detected', 'effect_size']
         """
         return dataclasses.asdict(self)

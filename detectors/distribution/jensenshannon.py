@@ -25,7 +25,11 @@ def jensen_shannon(
     distribution from their midpoint. With base 2 it lies in ``[0, 1]``:
     0 for identical distributions, 1 for disjoint support. Prefer it for
     categorical features in large windows (over about 1000 rows), where a
-    chi-square p-value would flag every negligible change. Unlike PSI or KL
+    chi-square p-value would flag every negligible change. Between two
+    samples of one distribution with ``k`` categories it is still about
+    ``sqrt((k - 1) / (8 ln 2 n_e))``, ``n_e = n m / (n + m)``: 0.1 for 51
+    categories at 1000 vs 5000 rows, so with many categories wait for
+    ``n_e >= 160 (k - 1)`` (:func:`select_test` does). Unlike PSI or KL
     it is symmetric, bounded and needs no smoothing: a category absent from
     one window contributes a finite amount.
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import numpy.typing as npt
-from scipy import stats  # type: ignore[import-untyped, unused-ignore]
+from scipy import special, stats  # type: ignore[import-untyped, unused-ignore]
 
 from detectors.distribution._result import DriftTestResult
 from detectors.distribution._validation import (
@@ -13,6 +16,20 @@ from detectors.distribution._validation import (
 )
 
 __all__ = ["ks_test"]
+
+# Effective size from which the p-value uses the Kolmogorov limit law
+# directly. scipy's finite-n law (``kstwo.sf(D, n_e)``) costs about 1.5 s at
+# n_e = 5e5 and differs from the limit by O(1 / sqrt(n_e)) in relative terms.
+_ASYMPTOTIC_N = 10_000
+
+
+def _ks_statistic(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64]) -> float:
+    """Largest gap between the two empirical CDFs (ties handled as scipy does)."""
+    a, b = np.sort(a), np.sort(b)
+    points = np.concatenate([a, b])
+    points.sort(kind="mergesort")  # two sorted runs: merged in linear time
+    gap = np.searchsorted(a, points, side="right") / a.size - np.searchsorted(b, points, side="right") / b.size
+    return float(np.max(np.abs(gap)))
 
 
 def ks_test(
@@ -27,8 +44,13 @@ def ks_test(
     Prefer it for numeric features when both windows are small enough to keep
     raw values (a few thousand rows): it needs no binning and is sensitive to
     any change in shape, location or spread. For large windows summarised as
-    bin counts use :func:`psi`. NaN values are dropped from both samples
-    before testing; ``n_reference``/``n_current`` count what remains.
+    bin counts use :func:`ks_binned`. NaN values are dropped from both
+    samples before testing; ``n_reference``/``n_current`` count what
+    remains. p-values are scipy's (``ks_2samp``, exact for small samples)
+    up to an effective size ``n_e = n m / (n + m)`` of 10,000; from there on
+    they come from the Kolmogorov limit law, which scipy's finite-size law
+    approaches to within ``O(1 / sqrt(n_e))`` relative (about 1% at 10^4)
+    and which spares its 1.5 s at 10^6 rows per side.
 
     Parameters
     ----------
@@ -39,8 +61,10 @@ def ks_test(
         alarm on real shifts.
     min_effect : float, default 0.1
         Floor on the KS distance ``D`` (the largest gap between the two
-        empirical CDFs), >= 0. Larger: only shifts that move a sizeable share
-        of the mass raise an alarm.
+        empirical CDFs), >= 0. 0.1 is ``D`` at a normal location shift of
+        0.25 standard deviations; the other tests' floors are set to agree.
+        Larger: only shifts that move a sizeable share of the mass raise an
+        alarm.
 
     Returns
     -------
@@ -76,9 +100,14 @@ def ks_test(
     check_fraction("alpha", alpha)
     check_non_negative("min_effect", min_effect)
 
-    res = stats.ks_2samp(ref, cur, alternative="two-sided", method="auto")
-    d = float(res.statistic)
-    p = float(res.pvalue)
+    n_effective = ref.size * cur.size / (ref.size + cur.size)
+    if n_effective >= _ASYMPTOTIC_N:
+        d = _ks_statistic(ref, cur)
+        p = float(special.kolmogorov(math.sqrt(n_effective) * d))
+    else:
+        res = stats.ks_2samp(ref, cur, alternative="two-sided", method="auto")
+        d = float(res.statistic)
+        p = float(res.pvalue)
     # The effect floor: with tens of thousands of rows per window, KS rejects
     # on shifts far too small to matter to a model (p -> 0 for any fixed
     # D > 0 as n grows). Requiring D >= min_effect keeps the alarm about

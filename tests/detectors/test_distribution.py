@@ -184,19 +184,39 @@ def test_js_bounds_and_category_shift() -> None:
 
 
 @pytest.mark.parametrize(
-    ("kind", "n", "n_unique", "expected"),
+    ("kind", "n", "n_unique", "n_reference", "expected"),
     [
-        ("numeric", 1000, None, "ks"),
-        ("numeric", 1001, None, "psi"),
-        ("numeric", 10, 5, "chi2"),
-        ("numeric", 5000, 2, "jensenshannon"),
-        ("numeric", 10, 6, "ks"),
-        ("categorical", 1000, None, "chi2"),
-        ("categorical", 1001, 2, "jensenshannon"),
+        # numeric: KS at every size, exact on samples then binned
+        ("numeric", 1000, None, None, "ks"),
+        ("numeric", 1001, None, None, "ks_binned"),
+        ("numeric", 10, 6, None, "ks"),
+        ("numeric", 10**6, 6, 10, "ks_binned"),
+        # few distinct values: categorical with k = n_unique
+        ("numeric", 10, 5, None, "chi2"),
+        ("numeric", 10, 2, None, "z"),
+        ("numeric", 5000, 2, None, "jensenshannon"),
+        # binary
+        ("categorical", 1000, 2, None, "z"),
+        ("categorical", 1000, 1, None, "z"),
+        ("categorical", 1001, 2, None, "jensenshannon"),
+        ("categorical", 1001, 2, 100, "z"),  # n_e = 91 < 160
+        # 3+ categories (or unknown): JS once n > 1000 and n_e >= 160 (k - 1)
+        ("categorical", 1000, None, None, "chi2"),
+        ("categorical", 1001, None, None, "jensenshannon"),
+        ("categorical", 1001, 3, 5000, "jensenshannon"),  # n_e = 832 >= 320
+        ("categorical", 1001, 51, 5000, "chi2"),  # n_e = 832 < 8000
+        ("categorical", 16_000, 51, 16_000, "jensenshannon"),  # n_e = 8000
+        ("categorical", 15_998, 51, 16_000, "chi2"),
     ],
 )
-def test_select_test(kind: Kind, n: int, n_unique: int | None, expected: str) -> None:
-    assert select_test(kind, n, n_unique=n_unique) == expected
+def test_select_test(kind: Kind, n: int, n_unique: int | None, n_reference: int | None, expected: str) -> None:
+    assert select_test(kind, n, n_unique=n_unique, n_reference=n_reference) == expected
+
+
+def test_select_test_names_are_the_result_names() -> None:
+    assert ks_test([0.0, 1.0], [0.5, 2.0]).test == select_test("numeric", 2)
+    assert chi_square([5, 5, 5], [4, 6, 5]).test == select_test("categorical", 15)
+    assert jensen_shannon([5, 5], [4, 6]).test == select_test("categorical", 10**6)
 
 
 # --- family control ---------------------------------------------------------
@@ -298,6 +318,7 @@ def test_result_is_frozen_and_serialises() -> None:
         ),
         (lambda: select_test("numeric", -1), "n_current must be >= 0; got -1"),
         (lambda: select_test("numeric", 1, n_unique=0), "n_unique must be >= 1"),
+        (lambda: select_test("categorical", 1, n_reference=0), "n_reference must be >= 1 when given; got 0"),
         (
             lambda: control_family([], method=_BAD_METHOD),
             "method must be one of 'bonferroni', 'bh', 'none'; got 'holm'",
