@@ -16,6 +16,7 @@ from typing import Any
 __all__ = ["main"]
 
 DEFAULT_API = "http://127.0.0.1:4318"
+CHECK_FORMATS = ("table", "json", "junit", "html")  # monitor.report.FORMATS, without importing it
 
 
 class _Parser(argparse.ArgumentParser):
@@ -59,6 +60,25 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--duration", type=_positive, default=None, help="seconds to run (default: until Ctrl-C)")
     simulate.add_argument("--token", default=os.environ.get("DRIFTLINE_INGEST_TOKEN"), help="bearer token")
 
+    check = commands.add_parser(
+        "check",
+        help="compare two datasets (CSV/Parquet) column by column: exit 0 no drift, 1 drift, 2 bad input",
+        description=(
+            "The batch quality gate for CI pipelines: profiles REFERENCE as the service profiles an uploaded "
+            "reference, streams CURRENT through the same window sketches and drift tests (settings from "
+            "--config and DRIFTLINE_* as for `driftline serve`), and reports each column. Exit code 0: no "
+            "drift; 1: drift, a changed column type, a missing column or an all-null column; 2: bad input."
+        ),
+    )
+    check.add_argument("reference", type=Path, help="reference dataset (.csv, .tsv or .parquet)")
+    check.add_argument("current", type=Path, help="dataset to check against the reference (.csv, .tsv or .parquet)")
+    check.add_argument(
+        "--format", choices=CHECK_FORMATS, help="report format (default: from --out's suffix .json/.xml/.html, else table)"
+    )
+    check.add_argument("--out", type=Path, help="write the report to this file instead of stdout; its folder must exist")
+    check.add_argument("--config", type=Path, help="YAML settings file, as for `driftline serve`")
+    check.add_argument("--quiet", action="store_true", help="no progress bars on stderr")
+
     demo = commands.add_parser("demo", help="start a server and the simulator, print the URLs; Ctrl-C stops all")
     demo.add_argument("--port", type=int, default=4318)
     demo.add_argument("--window", type=_positive, default=30.0, help="drift window width in seconds (demo default 30)")
@@ -76,6 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _simulate(args)
     if args.command == "demo":
         return _demo(args)
+    if args.command == "check":
+        return _check(args)
     return 2
 
 
@@ -157,6 +179,99 @@ def _simulate(args: argparse.Namespace) -> int:
         return 0
     print(f"\nsent {sent} events", file=sys.stderr)
     return 0
+
+
+def _out_problem(out: Path, inputs: Sequence[Path]) -> str | None:
+    """Why the report cannot go to ``out``, checked before any work is done."""
+    if out.is_dir():
+        return f"--out {out} is a directory"
+    parent = out.parent
+    if not parent.is_dir():
+        return f"--out {out}: folder {parent} does not exist"
+    if not os.access(out if out.exists() else parent, os.W_OK):
+        return f"--out {out}: not writable"
+    for path in inputs:
+        try:
+            same = os.path.samefile(out, path) if out.exists() and path.exists() else out.resolve() == path.resolve()
+        except OSError:
+            same = False
+        if same:
+            return f"--out {out} would overwrite the input {path}"
+    return None
+
+
+def _check(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+    from tqdm import tqdm
+
+    from monitor.check import CheckInputError, run_check
+    from monitor.report import render, suffix_format
+    from monitor.settings import load_settings
+
+    def fail(reason: str) -> int:
+        print(f"driftline check: {' '.join(reason.split())}", file=sys.stderr)
+        return 2
+
+    out: Path | None = args.out
+    if out is not None and (problem := _out_problem(out, (args.reference, args.current))) is not None:
+        return fail(problem)
+    report_format = args.format or (suffix_format(out.name) if out is not None else None) or "table"
+    try:
+        settings = load_settings(args.config)
+    except (ValueError, ValidationError) as exc:
+        return fail(f"invalid settings: {exc}")
+
+    bars: dict[str, Any] = {}
+    labels = {
+        "reference_rows": ("reading reference", " rows"),
+        "reference_columns": ("profiling reference", " columns"),
+        "current_rows": ("reading current", " rows"),
+    }
+
+    def progress(stage: str, done: int, total: int | None) -> None:
+        bar = bars.get(stage)
+        if bar is None or done < bar.n:  # a new stage, or the current file read again
+            for other in bars.values():  # one bar at a time: stages do not overlap
+                other.close()
+            desc, unit = labels.get(stage, (stage, ""))
+            bar = bars[stage] = tqdm(
+                total=total,
+                desc=desc,
+                unit=unit,
+                unit_scale=unit == " rows",
+                file=sys.stderr,
+                disable=args.quiet,
+                mininterval=0.2 if sys.stderr.isatty() else 5.0,
+            )
+        if total != bar.total:
+            bar.total = total
+            bar.refresh()
+        bar.update(done - bar.n)
+
+    try:
+        report = run_check(args.reference, args.current, settings=settings, progress=progress)
+    except CheckInputError as exc:
+        error: CheckInputError | None = exc
+    else:
+        error = None
+    for bar in bars.values():
+        bar.close()
+    if error is not None:  # after the progress bars, so that the reason is the last line
+        return fail(str(error))
+    text = render(report, report_format)
+    failing = [f.feature for f in report.ranked() if f.failed]
+    if out is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return report.exit_code
+    try:
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        return fail(f"cannot write {out}: {exc.strerror or exc}")
+    shown = ", ".join(failing[:5]) + (", …" if len(failing) > 5 else "")
+    verdict = f"drift in {len(failing)} of {len(report.features)} columns ({shown})" if failing else "no drift"
+    print(f"driftline check: {verdict}; {report_format} report written to {out}", file=sys.stderr)
+    return report.exit_code
 
 
 def _wait_ready(url: str, timeout: float) -> bool:

@@ -16,11 +16,11 @@ from typing import Any, cast
 
 import numpy as np
 
-from collectors.records import Column, FloatArray, InferenceBatch, ObjectArray
+from collectors.records import FloatArray, InferenceBatch, Kind, ObjectArray
 from detectors.sketches import CategoricalReference, CategoricalWindow, NumericReference, NumericWindow
 from monitor.references import Profile
 
-__all__ = ["ClosedWindow", "ModelWindows", "WindowSet"]
+__all__ = ["ClosedWindow", "ModelWindows", "WindowSet", "new_feature_window"]
 
 FeatureWindow = NumericWindow | CategoricalWindow
 
@@ -41,7 +41,9 @@ class WindowSet:
             values = column.values[rows]
             window = self.features.get(name)
             if window is None:
-                window = self.features[name] = _new_window(column, (reference or {}).get(name), capacity, seed=len(self.features))
+                window = self.features[name] = new_feature_window(
+                    column.kind, (reference or {}).get(name), capacity, seed=len(self.features)
+                )
             if isinstance(window, NumericWindow):
                 if column.kind == "numeric":
                     window.update(cast("FloatArray", values))
@@ -90,8 +92,9 @@ class WindowSet:
         return WindowSet(start=float(state["start"]), end=float(state["end"]), n=int(state["n"]), features=features)
 
 
-def _new_window(column: Column, profile: Profile | None, capacity: int, seed: int) -> FeatureWindow:
-    if column.kind == "numeric":
+def new_feature_window(kind: Kind, profile: Profile | None, capacity: int, seed: int) -> FeatureWindow:
+    """The sketch a window keeps for one feature: binned against its reference when there is one."""
+    if kind == "numeric":
         edges = profile.edges if isinstance(profile, NumericReference) else None
         return NumericWindow(edges=edges, capacity=capacity, seed=seed)
     if isinstance(profile, CategoricalReference):
