@@ -79,6 +79,14 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--config", type=Path, help="YAML settings file, as for `driftline serve`")
     check.add_argument("--quiet", action="store_true", help="no progress bars on stderr")
 
+    evaluate = commands.add_parser("eval", help="score Driftline's detectors on labelled benchmark data")
+    eval_commands = evaluate.add_subparsers(dest="eval_command", required=True, parser_class=_Parser)
+    nab = eval_commands.add_parser("nab", help="anomaly scoring on a NAB-layout directory (<category>/<name>.csv)")
+    nab.add_argument("data_dir", type=Path, help="directory of <category>/<name>.csv files with timestamp,value")
+    nab.add_argument("windows_json", type=Path, help="NAB windows file: <category>/<name>.csv -> [[start, end], ...]")
+    nab.add_argument("--detector", choices=["novelty", "hst"], default="novelty", help="anomaly scorer (default: novelty)")
+    nab.add_argument("--json", action="store_true", help="print one JSON object")
+
     demo = commands.add_parser("demo", help="start a server and the simulator, print the URLs; Ctrl-C stops all")
     demo.add_argument("--port", type=int, default=4318)
     demo.add_argument("--window", type=_positive, default=30.0, help="drift window width in seconds (demo default 30)")
@@ -98,6 +106,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _demo(args)
     if args.command == "check":
         return _check(args)
+    if args.command == "eval":
+        return _eval_nab(args)
     return 2
 
 
@@ -335,3 +345,19 @@ def _demo(args: argparse.Namespace) -> int:
                 child.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 child.kill()
+
+
+def _eval_nab(args: argparse.Namespace) -> int:
+    import json
+
+    from detectors.anomaly import HalfSpaceTreesScorer, SeasonalNoveltyScorer
+    from monitor.evaluation import evaluate_nab
+
+    factory = {"novelty": SeasonalNoveltyScorer, "hst": HalfSpaceTreesScorer}[args.detector]
+    try:
+        report = evaluate_nab(args.data_dir, args.windows_json, detector_factory=factory)
+    except (ValueError, OSError) as error:
+        print(f"driftline eval nab: error: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps(report.as_dict()) if args.json else report.format_table())
+    return 0

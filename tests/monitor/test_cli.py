@@ -129,3 +129,25 @@ def test_configuration_reference_lists_every_setting() -> None:
     from monitor.settings import markdown_reference
 
     assert markdown_reference() in (ROOT / "docs" / "configuration.md").read_text()
+
+
+NAB = ROOT.parent / "shared" / "bench" / "nab"
+
+
+def test_eval_nab_scores_the_default_detector_with_nab_rules() -> None:
+    if not NAB.exists():
+        pytest.skip(f"NAB data not found at {NAB}")
+    import json
+
+    result = driftline("eval", "nab", str(NAB / "data"), str(NAB / "windows.json"), "--json")
+    assert result.returncode == 0, result.stderr
+    scores = json.loads(result.stdout)
+    # Pinned: the detector and the scorer are deterministic.
+    assert scores["standard"] == pytest.approx(75.33, abs=0.01)
+    assert set(scores["fixed"]) == {"standard", "reward_low_FP_rate", "reward_low_FN_rate"}
+
+
+def test_eval_nab_bad_directory_exits_2(tmp_path: Path) -> None:
+    result = driftline("eval", "nab", str(tmp_path / "missing"), str(tmp_path / "windows.json"))
+    assert result.returncode == 2
+    assert "is not a directory" in result.stderr
