@@ -14,6 +14,7 @@ from bench._harness import Options, Report, machine_info, write_result
 #: name -> (module, one-line description). Modules are imported only when selected.
 BENCHMARKS: dict[str, tuple[str, str]] = {
     "ingest": ("bench.ingest", "OTLP/HTTP protobuf logs ingest: end to end on one core, and the per-batch cost split"),
+    "adwin_kswin": ("bench.adwin_kswin", "ADWIN and KSWIN vs river: throughput and detection delay at matched false alarms"),
     "drift_tests": ("bench.drift_tests", "window drift tests vs Evidently's data-drift report and scipy, 10k-1M rows"),
 }
 
