@@ -15,6 +15,7 @@ from bench._harness import Options, Report, machine_info, write_result
 BENCHMARKS: dict[str, tuple[str, str]] = {
     "ingest": ("bench.ingest", "OTLP/HTTP protobuf logs ingest: end to end on one core, and the per-batch cost split"),
     "adwin_kswin": ("bench.adwin_kswin", "ADWIN and KSWIN vs river: throughput and detection delay at matched false alarms"),
+    "nab": ("bench.nab", "anomaly scoring on the NAB dev subset beside the published detectors"),
     "drift_tests": ("bench.drift_tests", "window drift tests vs Evidently's data-drift report and scipy, 10k-1M rows"),
 }
 
