@@ -11,7 +11,8 @@ Two parts:
   gives the pipeline's own throughput and the rate the one core sustains for ingest
   and pipeline together. Run once with plain protobuf bodies and once gzipped.
 * **Cost split.** Each step a batch goes through, timed in-process on the same core
-  (median of repeats): inflate, request digest, protobuf parse, flatten to columns,
+  (median of repeats): inflate, request digest, decode to columns (upb validity
+  check + ptars to Arrow + vectorised validation; the upb parse alone is also shown),
   Arrow IPC encode, ingest-log append + commit, log read, Arrow decode, windowing
   against a reference profile, and checkpoint serialisation. The live server's CPU
   per request is read per thread (event loop, ingest-log writer, pipeline) and set
@@ -375,7 +376,7 @@ def _attribution(row: dict[str, Any], parts: list[_Part]) -> dict[str, dict[str,
     """Per thread: server CPU per request vs the in-process parts that run there; the rest is overhead."""
     span_s, requests = row.pop("_span_s"), row.pop("_requests")
     us = {p.key: p.us or 0.0 for p in parts}
-    loop_keys = ["digest", "parse", "flatten", "encode_entry"] + (["inflate"] if row["body"] == "protobuf+gzip" else [])
+    loop_keys = ["digest", "decode", "encode_entry"] + (["inflate"] if row["body"] == "protobuf+gzip" else [])
     checkpoints_per_request = span_s / CHECKPOINT_INTERVAL_S / requests if requests else 0.0
     explained = {
         "event_loop": sum(us[k] for k in loop_keys),
@@ -419,7 +420,7 @@ class _Part:
 
 
 def _cost_split(factory: BodyFactory, reference: pa.Table, repeats: int, replay_entries: int) -> list[_Part]:
-    from collectors.otlp import decode_logs, decompress, parse_logs_request
+    from collectors.otlp import decode_logs_bytes, decompress, parse_logs_request
     from collectors.records import InferenceBatch
     from monitor.ingest_log import decode_entry, encode_entry
     from monitor.kinds import KindRegistry
@@ -434,8 +435,7 @@ def _cost_split(factory: BodyFactory, reference: pa.Table, repeats: int, replay_
     profiles = build_profiles(reference)
     kinds = KindRegistry()
     kinds.replace(MODEL, VERSION, {name: profile_kind(p) for name, p in profiles.items()})
-    export = parse_logs_request(body, "protobuf")
-    decoded = decode_logs(export, kinds.lookup)
+    decoded = decode_logs_bytes(body, kinds.lookup)
     for (model, version), new in decoded.new_kinds.items():  # as the route does: the prediction's kind
         kinds.register(model, version, new)
     if decoded.accepted != RECORDS_PER_REQUEST or len(decoded.batches) != 1:
@@ -456,12 +456,18 @@ def _cost_split(factory: BodyFactory, reference: pa.Table, repeats: int, replay_
             "gzip row only",
         ),
         _Part("digest", "request digest (sha256)", "request", med(lambda: hashlib.sha256(b"logs\0" + body).hexdigest())),
-        _Part("parse", "protobuf parse (parse_logs_request)", "request", med(lambda: parse_logs_request(body, "protobuf"))),
         _Part(
-            "flatten",
-            "flatten to columns (decode_logs)",
+            "parse",
+            "protobuf validity check (upb parse, inside decode)",
             "request",
-            med(lambda: decode_logs(export, kinds.lookup, now=time.time())),
+            med(lambda: parse_logs_request(body, "protobuf")),
+            "included in the next row",
+        ),
+        _Part(
+            "decode",
+            "decode to columns (decode_logs_bytes)",
+            "request",
+            med(lambda: decode_logs_bytes(body, kinds.lookup, now=time.time())),
         ),
         _Part("encode_entry", "Arrow IPC encode (encode_entry)", "request", med(lambda: encode_entry(decoded.batches))),
     ]

@@ -10,13 +10,14 @@ from typing import Any
 
 import numpy as np
 import pytest
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.common.v1 import common_pb2
 from opentelemetry.proto.logs.v1 import logs_pb2
 
 from collectors.errors import DecodeError
 from collectors.otlp import LogsDecodeResult, decode_logs, parse_logs_request
-from collectors.otlp.logs import PREDICTION_KEY
-from collectors.records import InferenceBatch, Kind, LabelBatch
+from collectors.otlp.logs import PREDICTION_KEY, decode_logs_bytes
+from collectors.records import Batch, Column, InferenceBatch, Kind, LabelBatch
 from support import any_value, inference, log_record, logs_request
 
 T0 = 1_700_000_000  # seconds
@@ -555,3 +556,594 @@ def test_resources_and_scopes_are_flattened() -> None:
     batch = only_inference(decode_logs(request, no_kinds, now=NOW))
     assert batch.prediction_ids.tolist() == ["a", "b", "c"]
     assert batch.features["x"].values.tolist() == [1.0, 2.0, 3.0]
+
+
+# --- equivalence with the record-at-a-time decoder ---------------------------------
+#
+# The columnar decoder must give exactly what the straightforward one below gives:
+# the implementation it replaced, kept here verbatim as the oracle.
+
+LABEL_EVENT = "ml.label"
+INFERENCE_EVENT = "ml.inference"
+DEFAULT_VERSION = "default"
+_FEATURE_PREFIX = "ml.feature."
+_MAX_NAME_LENGTH = 128
+
+
+class _Rejected(Exception):
+    def __init__(self, reason: str, message: str) -> None:
+        self.reason = reason
+        self.message = message
+
+
+def _scalar(value: Any) -> tuple[Kind | None, object]:
+    """Return (kind, python value) of an ``AnyValue``; kind None means null/unsupported."""
+    which = value.WhichOneof("value")
+    if which == "double_value":
+        return "numeric", value.double_value
+    if which == "int_value":
+        return "numeric", float(value.int_value)
+    if which == "string_value":
+        return "categorical", value.string_value
+    if which == "bool_value":
+        return "categorical", "true" if value.bool_value else "false"
+    if which is None:
+        return None, None
+    raise _Rejected("unsupported_value_type", f"{which} values are not supported for model inputs and outputs")
+
+
+class _Group:
+    """Row accumulator for one (model, version)."""
+
+    __slots__ = ("features", "ids", "kinds", "known", "latencies", "pred_kind", "preds", "rows", "scores", "timestamps")
+
+    def __init__(self, known: Mapping[str, Kind]) -> None:
+        self.known = known
+        self.kinds: dict[str, Kind] = {}
+        self.rows = 0
+        self.timestamps: list[float] = []
+        self.ids: list[str | None] = []
+        self.pred_kind: Kind | None = known.get(PREDICTION_KEY)
+        self.preds: list[object] = []
+        self.scores: list[float] = []
+        self.latencies: list[float] = []
+        self.features: dict[str, tuple[list[int], list[object]]] = {}
+
+    def kind_of(self, name: str) -> Kind | None:
+        return self.known.get(name) or self.kinds.get(name)
+
+    def check(self, name: str, kind: Kind, pending: dict[str, Kind]) -> None:
+        """Reject a value whose kind differs from the one this column already has."""
+        expected = self.kind_of(name) or pending.get(name)
+        if expected is None:
+            pending[name] = kind
+        elif expected != kind:
+            shown = "a number" if expected == "numeric" else "a string"
+            raise _Rejected("type_mismatch", f"attribute {name!r} must be {shown} as before, got a {kind} value")
+
+    def build(self, model: str, version: str) -> InferenceBatch:
+        n = self.rows
+        features: dict[str, Column] = {}
+        for name, (rows, values) in self.features.items():
+            features[name] = _column(self.kind_of(name) or "numeric", n, rows, values)
+        pred_rows = [i for i, p in enumerate(self.preds) if p is not None]
+        predictions = _column(self.pred_kind or "numeric", n, pred_rows, [self.preds[i] for i in pred_rows])
+        return InferenceBatch(
+            model=model,
+            version=version,
+            timestamps=np.asarray(self.timestamps, dtype=np.float64),
+            prediction_ids=np.asarray(self.ids, dtype=object),
+            predictions=predictions,
+            scores=np.asarray(self.scores, dtype=np.float64),
+            latencies=np.asarray(self.latencies, dtype=np.float64),
+            features=features,
+        )
+
+
+def _column(kind: Kind, n: int, rows: list[int], values: list[object]) -> Column:
+    out = np.full(n, np.nan) if kind == "numeric" else np.full(n, None, dtype=object)
+    if rows:
+        out[np.asarray(rows, dtype=np.intp)] = values
+    return Column(kind, out)
+
+
+def _finite(name: str, value: object) -> float:
+    number = float(value)  # type: ignore[arg-type]
+    if not math.isfinite(number):
+        raise _Rejected("non_finite_value", f"attribute {name!r} must be a finite number, got {number}")
+    return number
+
+
+def reference_decode(
+    request: logs_service_pb2.ExportLogsServiceRequest,
+    known_kinds: Any,
+    *,
+    now: float | None = None,
+) -> LogsDecodeResult:
+    """The record-at-a-time decoder the columnar one replaced, kept as the oracle.
+
+    Flatten resource → scope → record into columnar batches, validating each record."""
+    result = LogsDecodeResult()
+    received = time.time() if now is None else now
+    groups: dict[tuple[str, str], _Group] = {}
+    label_ts: list[float] = []
+    label_ids: list[str] = []
+    label_values: list[object] = []
+    label_kind: Kind | None = None
+
+    for resource_logs in request.resource_logs:
+        for scope_logs in resource_logs.scope_logs:
+            for record in scope_logs.log_records:
+                attrs = {kv.key: kv.value for kv in record.attributes}
+                event = record.event_name
+                if not event and "event.name" in attrs:
+                    event = attrs["event.name"].string_value
+                stamp = record.time_unix_nano or record.observed_time_unix_nano
+                timestamp = stamp / 1e9 if stamp else received
+                try:
+                    if event == LABEL_EVENT:
+                        pid, label = _label(attrs)
+                        kind, value = label
+                        if label_kind is None:
+                            label_kind = kind
+                        elif kind != label_kind:
+                            raise _Rejected("type_mismatch", "ml.label values in one request must share one type")
+                        label_ts.append(timestamp)
+                        label_ids.append(pid)
+                        label_values.append(value)
+                    elif event == INFERENCE_EVENT or "gen_ai.request.model" in attrs or "gen_ai.response.model" in attrs:
+                        _inference(attrs, timestamp, groups, known_kinds)
+                    else:
+                        raise _Rejected(
+                            "unknown_event",
+                            f"log record event name {event!r} is not ml.inference or ml.label",
+                        )
+                except _Rejected as rejected:
+                    result.reject(rejected.reason, rejected.message)
+                    continue
+                result.accepted += 1
+
+    for (model, version), group in groups.items():
+        if group.rows:
+            result.batches.append(group.build(model, version))
+        if group.kinds or (group.pred_kind and PREDICTION_KEY not in group.known):
+            new = dict(group.kinds)
+            if group.pred_kind and PREDICTION_KEY not in group.known:
+                new[PREDICTION_KEY] = group.pred_kind
+            result.new_kinds[(model, version)] = new
+    if label_ids:
+        kind = label_kind or "categorical"
+        result.batches.append(
+            LabelBatch(
+                timestamps=np.asarray(label_ts, dtype=np.float64),
+                prediction_ids=np.asarray(label_ids, dtype=object),
+                labels=_column(kind, len(label_ids), list(range(len(label_ids))), label_values),
+            )
+        )
+    return result
+
+
+def _label(attrs: dict[str, Any]) -> tuple[str, tuple[Kind, object]]:
+    pid_value = attrs.get("ml.prediction.id")
+    pid = pid_value.string_value if pid_value is not None else ""
+    if not pid:
+        raise _Rejected("missing_prediction_id", "ml.label records need a non-empty ml.prediction.id")
+    if "ml.label" not in attrs:
+        raise _Rejected("missing_label", "ml.label records need an ml.label attribute")
+    kind, value = _scalar(attrs["ml.label"])
+    if kind is None:
+        raise _Rejected("missing_label", "ml.label records need an ml.label attribute")
+    if kind == "numeric":
+        value = _finite("ml.label", value)
+    return pid, (kind, value)
+
+
+def _inference(
+    attrs: dict[str, Any],
+    timestamp: float,
+    groups: dict[tuple[str, str], _Group],
+    known_kinds: Any,
+) -> None:
+    model_value = attrs.get("ml.model.name") or attrs.get("gen_ai.request.model") or attrs.get("gen_ai.response.model")
+    model = model_value.string_value if model_value is not None else ""
+    if not model:
+        raise _Rejected("missing_model_name", "ml.inference records need a non-empty string ml.model.name")
+    if len(model) > _MAX_NAME_LENGTH:
+        raise _Rejected("name_too_long", f"ml.model.name is longer than {_MAX_NAME_LENGTH} characters")
+    version_value = attrs.get("ml.model.version")
+    version = (version_value.string_value if version_value is not None else "") or DEFAULT_VERSION
+    key = (model, version)
+    group = groups.get(key)
+    if group is None:
+        group = groups[key] = _Group(known_kinds(model, version))
+
+    # Validate the whole record before touching the accumulators.
+    row_features: list[tuple[str, object]] = []
+    pending: dict[str, Kind] = {}
+    for key_name, value in attrs.items():
+        if key_name.startswith(_FEATURE_PREFIX):
+            name = key_name[len(_FEATURE_PREFIX) :]
+        elif key_name.startswith("gen_ai.usage."):
+            name = key_name
+        else:
+            continue
+        if not name or len(name) > _MAX_NAME_LENGTH:
+            raise _Rejected("invalid_feature_name", f"feature name {name!r} must be 1-{_MAX_NAME_LENGTH} characters")
+        kind, scalar = _scalar(value)
+        if kind is None:
+            continue
+        if kind == "numeric":
+            scalar = _finite(key_name, scalar)
+        group.check(name, kind, pending)
+        row_features.append((name, scalar))
+
+    prediction: object = None
+    pred_kind: Kind | None = None
+    if PREDICTION_KEY in attrs:
+        kind, prediction = _scalar(attrs[PREDICTION_KEY])
+        if kind is not None:
+            if kind == "numeric":
+                prediction = _finite(PREDICTION_KEY, prediction)
+            if group.pred_kind is not None and group.pred_kind != kind:
+                raise _Rejected("type_mismatch", f"attribute {PREDICTION_KEY!r} changed type to {kind}")
+            pred_kind = kind
+    score = math.nan
+    if "ml.prediction.score" in attrs:
+        kind, raw = _scalar(attrs["ml.prediction.score"])
+        if kind == "categorical":
+            raise _Rejected("type_mismatch", "attribute 'ml.prediction.score' must be a number")
+        if kind == "numeric":
+            score = _finite("ml.prediction.score", raw)
+    latency = math.nan
+    if "ml.latency" in attrs:
+        kind, raw = _scalar(attrs["ml.latency"])
+        if kind == "categorical":
+            raise _Rejected("type_mismatch", "attribute 'ml.latency' must be a number of seconds")
+        if kind == "numeric":
+            latency = _finite("ml.latency", raw)
+    pid_value = attrs.get("ml.prediction.id")
+    pid = pid_value.string_value if pid_value is not None and pid_value.string_value else None
+
+    group.kinds.update(pending)
+    if pred_kind is not None and group.pred_kind is None:
+        group.pred_kind = pred_kind
+    row = group.rows
+    group.rows += 1
+    group.timestamps.append(timestamp)
+    group.ids.append(pid)
+    group.preds.append(prediction)
+    group.scores.append(score)
+    group.latencies.append(latency)
+    for name, scalar in row_features:
+        slot = group.features.get(name)
+        if slot is None:
+            slot = group.features[name] = ([], [])
+        slot[0].append(row)
+        slot[1].append(scalar)
+
+
+def assert_same_column(new: Column, old: Column, what: str) -> None:
+    assert new.kind == old.kind, what
+    assert new.values.dtype == old.values.dtype, what
+    if old.kind == "numeric":
+        assert np.array_equal(new.values, old.values, equal_nan=True), (what, new.values, old.values)
+    else:
+        assert new.values.tolist() == old.values.tolist(), what
+        assert all(v is None or type(v) is str for v in new.values.tolist()), what
+
+
+def assert_same_batch(new: Batch, old: Batch) -> None:
+    assert type(new) is type(old)
+    assert new.timestamps.dtype == np.float64
+    assert np.array_equal(new.timestamps, old.timestamps)
+    assert new.prediction_ids.dtype == object
+    assert new.prediction_ids.tolist() == old.prediction_ids.tolist()
+    if isinstance(new, LabelBatch):
+        assert isinstance(old, LabelBatch)
+        assert_same_column(new.labels, old.labels, "labels")
+        return
+    assert isinstance(new, InferenceBatch)
+    assert isinstance(old, InferenceBatch)
+    assert (new.model, new.version) == (old.model, old.version)
+    assert_same_column(new.predictions, old.predictions, "predictions")
+    assert_same_column(Column("numeric", new.scores), Column("numeric", old.scores), "scores")
+    assert_same_column(Column("numeric", new.latencies), Column("numeric", old.latencies), "latencies")
+    assert list(new.features) == list(old.features)
+    for name in old.features:
+        assert_same_column(new.features[name], old.features[name], name)
+
+
+def assert_same_result(new: LogsDecodeResult, old: LogsDecodeResult) -> None:
+    assert new.accepted == old.accepted
+    assert list(new.rejected.items()) == list(old.rejected.items())
+    assert new.first_error == old.first_error
+    assert [(k, list(v.items())) for k, v in new.new_kinds.items()] == [(k, list(v.items())) for k, v in old.new_kinds.items()]
+    assert len(new.batches) == len(old.batches)
+    for a, b in zip(new.batches, old.batches, strict=True):
+        assert_same_batch(a, b)
+
+
+class RecordingKinds:
+    """A kind lookup that remembers its calls; the same table answers both decoders."""
+
+    def __init__(self, table: Mapping[tuple[str, str], Mapping[str, Kind]]) -> None:
+        self.table = table
+        self.calls: list[tuple[str, str]] = []
+
+    def __call__(self, model: str, version: str) -> Mapping[str, Kind]:
+        self.calls.append((model, version))
+        return self.table.get((model, version), {})
+
+
+def assert_equivalent(
+    request: logs_service_pb2.ExportLogsServiceRequest, table: Mapping[tuple[str, str], Mapping[str, Kind]]
+) -> None:
+    old_kinds, new_kinds, bytes_kinds = RecordingKinds(table), RecordingKinds(table), RecordingKinds(table)
+    old = reference_decode(request, old_kinds, now=NOW)
+    new = decode_logs(request, new_kinds, now=NOW)
+    from_bytes = decode_logs_bytes(request.SerializeToString(), bytes_kinds, now=NOW)
+    assert_same_result(new, old)
+    assert_same_result(from_bytes, old)
+    assert new_kinds.calls == old_kinds.calls == bytes_kinds.calls
+
+
+_MODELS = ["m", "n", "gpt-x", "é" * 128, "", "é" * 129]
+_MODEL_WEIGHTS = [0.5, 0.2, 0.14, 0.1, 0.03, 0.03]
+_VERSIONS = ["v1", "v1", "v2", "", None]
+_NAMES = ["x", "y", "c", "d", "gen_ai.usage.t", "ml.prediction", "", "f" * 129]
+_VALUE_KINDS = ["int", "double", "string", "bool"]
+
+
+def random_value(rng: np.random.Generator, preferred: str) -> common_pb2.AnyValue | None:
+    """Mostly a value of the preferred kind; sometimes another kind, a bad or a structured value.
+
+    None stands for a KeyValue without any value.
+    """
+    others = ["int", "double", "string", "bool", "nan", "inf", "null", "none", "array", "kvlist", "bytes", "strindex"]
+    kind = preferred if rng.random() < 0.9 else str(rng.choice(others))
+    if kind == "none":
+        return None
+    if kind == "strindex":
+        return common_pb2.AnyValue(string_value_strindex=3)
+    if kind == "int":
+        return common_pb2.AnyValue(
+            int_value=int(rng.integers(-(2**62), 2**62)) if rng.random() < 0.1 else int(rng.integers(-5, 50))
+        )
+    if kind == "double":
+        return common_pb2.AnyValue(double_value=float(rng.normal()))
+    if kind == "string":
+        return common_pb2.AnyValue(string_value=str(rng.choice(["a", "b", "", "ünï", "true"])))
+    if kind == "bool":
+        return common_pb2.AnyValue(bool_value=bool(rng.random() < 0.5))
+    if kind == "nan":
+        return common_pb2.AnyValue(double_value=math.nan)
+    if kind == "inf":
+        return common_pb2.AnyValue(double_value=float(rng.choice([math.inf, -math.inf])))
+    if kind == "null":
+        return common_pb2.AnyValue()
+    if kind == "array":
+        return common_pb2.AnyValue(array_value=common_pb2.ArrayValue(values=[any_value(1)]))
+    if kind == "kvlist":
+        return common_pb2.AnyValue(
+            kvlist_value=common_pb2.KeyValueList(values=[common_pb2.KeyValue(key="k", value=any_value("v"))])
+        )
+    return common_pb2.AnyValue(bytes_value=b"\x00")
+
+
+def random_record(rng: np.random.Generator, preferred: Mapping[str, str]) -> logs_pb2.LogRecord:
+    attrs: list[tuple[str, common_pb2.AnyValue | None]] = []
+    shape = rng.random()
+    event = "ml.inference"
+    if shape < 0.12:  # a label
+        event = "ml.label"
+        if rng.random() < 0.9:
+            attrs.append(
+                ("ml.prediction.id", any_value(str(rng.choice(["p1", "p2", ""]))) if rng.random() < 0.95 else any_value(3))
+            )
+        if rng.random() < 0.9:
+            attrs.append(("ml.label", random_value(rng, preferred["label"])))
+    else:
+        if shape < 0.2:  # gen_ai, no event name
+            event = ""
+            attrs.append(
+                (str(rng.choice(["gen_ai.request.model", "gen_ai.response.model"])), any_value(str(rng.choice(_MODELS))))
+            )
+        if rng.random() < 0.95:
+            model = rng.choice(len(_MODELS), p=_MODEL_WEIGHTS)
+            attrs.append(("ml.model.name", any_value(_MODELS[model]) if rng.random() < 0.97 else any_value(7)))
+        version = _VERSIONS[rng.choice(len(_VERSIONS))]
+        if version is not None:
+            attrs.append(("ml.model.version", any_value(version) if rng.random() < 0.95 else any_value(2)))
+        if rng.random() < 0.9:
+            attrs.append(("ml.prediction.id", any_value(f"p{rng.integers(100)}") if rng.random() < 0.9 else any_value("")))
+        for name in _NAMES:
+            if rng.random() < (0.6 if len(name) == 1 else 0.05):
+                key = name if name.startswith("gen_ai.usage.") and rng.random() < 0.5 else _FEATURE_PREFIX + name
+                attrs.append((key, random_value(rng, preferred[name])))
+        for key in (PREDICTION_KEY, "ml.prediction.score", "ml.latency"):
+            if rng.random() < 0.6:
+                attrs.append((key, random_value(rng, preferred[key])))
+        order = rng.permutation(len(attrs)) if rng.random() < 0.3 else np.arange(len(attrs))
+        attrs = [attrs[i] for i in order]
+        if attrs and rng.random() < 0.02:  # a key given twice: the last value counts
+            key, _ = attrs[int(rng.integers(len(attrs)))]
+            attrs.insert(int(rng.integers(len(attrs) + 1)), (key, random_value(rng, "double")))
+        if rng.random() < 0.015:  # one feature under two keys
+            attrs.append(("ml.feature.gen_ai.usage.t", random_value(rng, preferred["gen_ai.usage.t"])))
+            attrs.append(("gen_ai.usage.t", random_value(rng, preferred["gen_ai.usage.t"])))
+        if rng.random() < 0.1:
+            attrs.append(("unrelated.key", any_value(1)))
+    roll = rng.random()
+    if roll < 0.05:
+        event = str(rng.choice(["app.click", "ML.INFERENCE"]))
+    elif roll < 0.12 and event:  # the name as an attribute instead
+        attrs.insert(0, ("event.name", any_value(event) if rng.random() < 0.9 else any_value(1)))
+        event = ""
+    stamp = [0, ns(T0) + int(rng.integers(10**12)), 2**63 + int(rng.integers(10**9))][int(rng.choice(3, p=[0.2, 0.75, 0.05]))]
+    observed = 0 if rng.random() < 0.5 else ns(T0 + 5) + int(rng.integers(10**9))
+    return logs_pb2.LogRecord(
+        time_unix_nano=stamp,
+        observed_time_unix_nano=observed,
+        event_name=event,
+        attributes=[common_pb2.KeyValue(key=k) if v is None else common_pb2.KeyValue(key=k, value=v) for k, v in attrs],
+    )
+
+
+def random_request(
+    rng: np.random.Generator,
+) -> tuple[logs_service_pb2.ExportLogsServiceRequest, dict[tuple[str, str], dict[str, Kind]]]:
+    keys = [*_NAMES, PREDICTION_KEY, "ml.prediction.score", "ml.latency", "label"]
+    preferred = {key: str(rng.choice(_VALUE_KINDS)) for key in keys}
+    preferred["ml.prediction.score"] = preferred["ml.latency"] = "double"
+    records = [random_record(rng, preferred) for _ in range(int(rng.integers(0, 40)))]
+    if records and rng.random() < 0.4:  # every record with the same keys in the same order, as SDKs send
+        layout = records[0]
+        for record in records[1:]:
+            record.event_name = layout.event_name
+            del record.attributes[:]
+            for kv in layout.attributes:
+                value = random_value(rng, preferred.get(kv.key.removeprefix(_FEATURE_PREFIX), "string"))
+                if kv.key in ("ml.model.name", "ml.model.version", "ml.prediction.id", "event.name") and rng.random() < 0.9:
+                    value = kv.value
+                record.attributes.add(key=kv.key) if value is None else record.attributes.add(key=kv.key, value=value)
+    table: dict[tuple[str, str], dict[str, Kind]] = {}
+    for model in ("m", "n", "gpt-x"):
+        for version in ("v1", "v2", "default"):
+            if rng.random() < 0.3:
+                table[(model, version)] = {
+                    name: "numeric" if rng.random() < 0.5 else "categorical"
+                    for name in ("x", "c", PREDICTION_KEY)
+                    if rng.random() < 0.6
+                }
+    request = logs_service_pb2.ExportLogsServiceRequest()
+    while records:  # split over resources and scopes
+        take = int(rng.integers(1, len(records) + 1))
+        resource = request.resource_logs[-1] if request.resource_logs and rng.random() < 0.5 else request.resource_logs.add()
+        resource.scope_logs.add().log_records.extend(records[:take])
+        records = records[take:]
+    return request, table
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_columnar_decoder_matches_the_record_at_a_time_decoder(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    for _ in range(50):
+        request, table = random_request(rng)
+        assert_equivalent(request, table)
+
+
+def test_column_kind_comes_from_the_first_accepted_record_not_the_first_seen() -> None:
+    records = [
+        log_record(inference("m", "v", "a", {"x": 1.0}), time_ns=ns(T0)),
+        # y appears first here, but x rejects the record: y is not established by it.
+        log_record(inference("m", "v", "b", {"y": "s", "x": "one"}), time_ns=ns(T0)),
+        log_record(inference("m", "v", "c", {"y": 2.0}), time_ns=ns(T0)),  # establishes y as numeric
+        log_record(inference("m", "v", "d", {"y": "t"}), time_ns=ns(T0)),  # rejected
+        log_record(inference("m", "v", "e", {"z": "u", "y": "v"}), time_ns=ns(T0)),  # rejected: z not established either
+        log_record(inference("m", "v", "f", {"z": 3}), time_ns=ns(T0)),
+    ]
+    result = decode(records)
+    assert dict(result.rejected) == {"type_mismatch": 3}
+    assert only_inference(result).prediction_ids.tolist() == ["a", "c", "f"]
+    assert result.new_kinds == {("m", "v"): {"x": "numeric", "y": "numeric", "z": "numeric"}}
+    assert_equivalent(logs_request(records), {})
+
+
+def test_repeated_key_keeps_the_last_value_at_the_first_position() -> None:
+    record = record_with(
+        {"ml.model.name": any_value("m")} | {"ml.feature.x": any_value(math.inf)} | {"ml.feature.y": any_value("a")},
+    )
+    record.attributes.append(common_pb2.KeyValue(key="ml.feature.x", value=any_value(2.5)))
+    result = decode([record])
+    batch = only_inference(result)
+    assert list(batch.features) == ["x", "y"]
+    assert batch.features["x"].values.tolist() == [2.5]
+    assert_equivalent(logs_request([record]), {})
+
+
+def test_one_feature_under_two_keys() -> None:
+    keys = ("ml.feature.gen_ai.usage.t", "gen_ai.usage.t")
+    same = record_with({"ml.model.name": any_value("m"), keys[0]: any_value(1), keys[1]: any_value(2.0)})
+    clash = record_with({"ml.model.name": any_value("m"), keys[0]: any_value(1), keys[1]: any_value("a")})
+    result = decode([same, clash])
+    assert dict(result.rejected) == {"type_mismatch": 1}
+    assert only_inference(result).features["gen_ai.usage.t"].values.tolist() == [2.0]
+    assert_equivalent(logs_request([same, clash]), {})
+
+
+def test_any_value_with_two_members_set_keeps_the_last_as_protobuf_does() -> None:
+    def field(number: int, payload: bytes) -> bytes:
+        return bytes([number << 3 | 2, len(payload)]) + payload
+
+    value = field(1, b"s") + bytes([3 << 3, 5])  # string_value "s", then int_value 5: int wins
+    key_values = field(1, b"ml.model.name") + field(2, field(1, b"m"))
+    feature = field(1, b"ml.feature.x") + field(2, value)
+    record = field(6, key_values) + field(6, feature) + field(12, b"ml.inference")
+    body = field(1, field(2, field(2, record)))
+    request = parse_logs_request(body, "protobuf")
+    assert request.resource_logs[0].scope_logs[0].log_records[0].attributes[1].value.int_value == 5
+    old = reference_decode(request, no_kinds, now=NOW)
+    new = decode_logs_bytes(body, no_kinds, now=NOW)
+    assert_same_result(new, old)
+    assert only_inference(new).features["x"].values.tolist() == [5.0]
+
+
+@pytest.mark.parametrize("body", [b"\xff\xff\xff\xff", b"\x0a\x05abc"])
+def test_decode_logs_bytes_refuses_what_parse_refuses(body: bytes) -> None:
+    with pytest.raises(DecodeError, match="ExportLogsServiceRequest") as caught:
+        decode_logs_bytes(body, no_kinds)
+    assert caught.value.reason == "invalid_protobuf"
+
+
+def test_decode_logs_bytes_reads_json() -> None:
+    result = decode_logs_bytes(json_body(json_record()), no_kinds, encoding="json", now=NOW)
+    batch = only_inference(result)
+    assert batch.features["big"].values.tolist() == [float(9007199254740993)]
+    with pytest.raises(DecodeError) as caught:
+        decode_logs_bytes(b"{not json", no_kinds, encoding="json")
+    assert caught.value.reason == "invalid_json"
+
+
+def test_records_without_any_attribute() -> None:
+    records = [
+        logs_pb2.LogRecord(event_name="ml.inference", time_unix_nano=ns(T0)),
+        logs_pb2.LogRecord(event_name="ml.label", time_unix_nano=ns(T0)),
+        logs_pb2.LogRecord(time_unix_nano=ns(T0)),
+    ]
+    result = decode(records)
+    assert result.batches == []
+    assert dict(result.rejected) == {"missing_model_name": 1, "missing_prediction_id": 1, "unknown_event": 1}
+    assert_equivalent(logs_request(records), {})
+    assert_equivalent(logs_service_pb2.ExportLogsServiceRequest(), {})
+
+
+def test_non_canonical_encodings_read_as_protobuf_reads_them() -> None:
+    def varint(n: int) -> bytes:
+        out = bytearray()
+        while True:
+            out.append(n & 0x7F | (0x80 if n > 0x7F else 0))
+            n >>= 7
+            if not n:
+                return bytes(out)
+
+    def field(number: int, payload: bytes) -> bytes:
+        return varint(number << 3 | 2) + varint(len(payload)) + payload
+
+    unknown = varint(99 << 3) + varint(7)  # field 99, a varint nobody declares
+    double = bytes([4 << 3 | 1]) + np.float64(1.5).tobytes()
+    key_values = [
+        field(1, b"ml.model.name") + field(2, field(1, b"m")),
+        field(1, b"ml.feature.x") + field(2, double) + field(2, b""),  # value in two parts: merged, 1.5 stays
+        field(1, b"ml.feature.y") + field(2, field(1, b"a")) + unknown + field(2, field(1, b"b")),  # the last string
+        field(1, b"ml.feature.z") + field(1, b"ml.feature.w") + field(2, field(1, b"c")),  # the last key
+    ]
+    record = b"".join(field(6, kv) for kv in key_values)
+    record += field(12, b"app.click") + unknown + field(12, b"ml.inference")  # the last event name
+    record += bytes([1 << 3 | 1]) + np.uint64(ns(T0)).tobytes() + bytes([1 << 3 | 1]) + np.uint64(ns(T0 + 1)).tobytes()
+    body = field(1, field(2, field(2, record) + unknown) + unknown)
+    old = reference_decode(parse_logs_request(body, "protobuf"), no_kinds, now=NOW)
+    new = decode_logs_bytes(body, no_kinds, now=NOW)
+    assert_same_result(new, old)
+    batch = only_inference(new)
+    assert {name: column.values.tolist() for name, column in batch.features.items()} == {"x": [1.5], "y": ["b"], "w": ["c"]}
+    assert batch.timestamps.tolist() == [ns(T0 + 1) / 1e9]

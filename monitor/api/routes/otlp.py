@@ -13,13 +13,12 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from collectors.errors import DecodeError
 from collectors.otlp import (
     Encoding,
-    decode_logs,
+    decode_logs_bytes,
     decode_metrics,
     decompress,
     encode_message,
     error_body,
     media_type,
-    parse_logs_request,
     parse_metrics_request,
 )
 from collectors.otlp._json import parse_json
@@ -77,11 +76,10 @@ async def export_logs(request: Request, runtime: RuntimeDep) -> Response:
         return received
     body, encoding = received
     try:
-        export = parse_logs_request(body, encoding)
+        result = decode_logs_bytes(body, runtime.kinds.lookup, encoding=encoding, now=time.time())
     except DecodeError as exc:
         runtime.stats.reject("logs", exc.reason)
         return _error(exc.status, exc.message, encoding)
-    result = decode_logs(export, runtime.kinds.lookup, now=time.time())
     failure = await _commit(runtime, "logs", body, result.batches, result.accepted, encoding)
     if failure is not None:
         return failure
