@@ -10,6 +10,7 @@ acknowledged again without being stored twice.
 
 from __future__ import annotations
 
+import collections
 import io
 import queue
 import struct
@@ -20,14 +21,20 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 
 import pyarrow as pa
-from sqlalchemy import Engine, delete, func, insert, select
+from sqlalchemy import Engine, delete, func, select, text
 
 from collectors.records import Batch, batch_from_arrow
 from monitor.store.tables import ingest_log
 
-__all__ = ["AppendResult", "IngestLog", "LogOverloaded", "decode_entry", "encode_entry"]
+__all__ = ["AppendResult", "IngestLog", "LiveFeed", "LogOverloaded", "decode_entry", "encode_entry"]
 
 _LENGTH = struct.Struct("<I")
+# Plain SQL that SQLite (3.35+) and PostgreSQL both accept: one statement per entry,
+# a duplicate digest returns no row instead of raising.
+_INSERT = text(
+    "INSERT INTO ingest_log (received_at, digest, records, payload) VALUES (:received_at, :digest, :records, :payload) "
+    'ON CONFLICT (digest) DO NOTHING RETURNING "offset"'
+)
 _IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression="lz4")
 
 
@@ -47,6 +54,40 @@ class _Pending:
     records: int
     payload: bytes
     future: Future[AppendResult]
+    batches: Sequence[Batch] | None
+
+
+class LiveFeed:
+    """Committed entries handed to the pipeline in memory, in commit order.
+
+    The log stays the source of truth: the pipeline reads from it on start, and
+    whenever this feed could not keep everything (``lost``). While the feed is
+    complete, the pipeline takes the decoded batches from here and skips reading
+    back and decoding what it was just handed. Only the writer thread appends,
+    right after each commit, so the order is the offset order.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._lock = threading.Lock()
+        self._entries: collections.deque[tuple[int, Sequence[Batch]]] = collections.deque()
+        self.lost = False
+
+    def push(self, offset: int, batches: Sequence[Batch] | None) -> None:
+        with self._lock:
+            if batches is None or len(self._entries) >= self.capacity:
+                self.lost = True
+                self._entries.clear()
+            elif not self.lost:
+                self._entries.append((offset, batches))
+
+    def take(self) -> tuple[list[tuple[int, Sequence[Batch]]], bool]:
+        """Everything queued, and whether entries were lost since the last call (then read the log)."""
+        with self._lock:
+            entries, lost = list(self._entries), self.lost
+            self._entries.clear()
+            self.lost = False
+            return entries, lost
 
 
 def encode_entry(batches: Sequence[Batch]) -> bytes:
@@ -90,6 +131,7 @@ class IngestLog:
         self._queue: queue.Queue[_Pending | None] = queue.Queue(maxsize=max_pending)
         self._thread: threading.Thread | None = None
         self.appended = threading.Event()  # set after every commit; the pipeline waits on it
+        self.live = LiveFeed(capacity=4 * max_pending)
         self.commits = 0
 
     def start(self) -> None:
@@ -106,11 +148,15 @@ class IngestLog:
     def pending(self) -> int:
         return self._queue.qsize()
 
-    def append(self, digest: str, records: int, payload: bytes) -> Future[AppendResult]:
-        """Queue an entry; the future resolves once it is committed (or found committed)."""
+    def append(self, digest: str, records: int, payload: bytes, batches: Sequence[Batch] | None = None) -> Future[AppendResult]:
+        """Queue an entry; the future resolves once it is committed (or found committed).
+
+        ``batches`` are the decoded form of ``payload``; when given they are handed
+        to the pipeline through :attr:`live` after the commit.
+        """
         future: Future[AppendResult] = Future()
         try:
-            self._queue.put_nowait(_Pending(digest, records, payload, future))
+            self._queue.put_nowait(_Pending(digest, records, payload, future, batches))
         except queue.Full:
             raise LogOverloaded(f"{self.max_pending} requests are already waiting for the ingest log") from None
         return future
@@ -143,38 +189,26 @@ class IngestLog:
                 item.future.set_exception(exc)
             return
         self.commits += 1
+        for item, result in zip(group, results, strict=True):
+            if not result.duplicate:
+                self.live.push(result.offset, item.batches)
         self.appended.set()
         for item, result in zip(group, results, strict=True):
             item.future.set_result(result)
 
     def _write(self, group: list[_Pending]) -> list[AppendResult]:
         now = time.time()
-        results: list[AppendResult | None] = [None] * len(group)
+        results: list[AppendResult] = []
         with self.engine.begin() as connection:
-            digests = {item.digest for item in group}
-            rows = connection.execute(select(ingest_log.c.digest, ingest_log.c.offset).where(ingest_log.c.digest.in_(digests)))
-            existing: dict[str, int] = {digest: int(offset) for digest, offset in rows}
-            fresh: list[int] = []
-            for i, item in enumerate(group):
-                if item.digest in existing:
-                    results[i] = AppendResult(existing[item.digest], duplicate=True)
-                elif not any(group[j].digest == item.digest for j in fresh):
-                    fresh.append(i)
-            if fresh:
-                # One multi-row INSERT ... RETURNING, offsets in parameter order.
-                offsets = connection.execute(
-                    insert(ingest_log).returning(ingest_log.c.offset, sort_by_parameter_order=True),
-                    [
-                        {"received_at": now, "digest": group[i].digest, "records": group[i].records, "payload": group[i].payload}
-                        for i in fresh
-                    ],
-                ).scalars()
-                for i, offset in zip(fresh, offsets, strict=True):
-                    existing[group[i].digest] = int(offset)
-            for i, item in enumerate(group):
-                if results[i] is None:
-                    results[i] = AppendResult(existing[item.digest], duplicate=False)
-        return [result for result in results if result is not None]
+            for item in group:
+                params = {"received_at": now, "digest": item.digest, "records": item.records, "payload": item.payload}
+                offset = connection.execute(_INSERT, params).scalar()
+                if offset is None:  # the digest is logged already: a retry whose answer was lost
+                    existing = select(ingest_log.c.offset).where(ingest_log.c.digest == item.digest)
+                    results.append(AppendResult(int(connection.execute(existing).scalar_one()), duplicate=True))
+                else:
+                    results.append(AppendResult(int(offset), duplicate=False))
+        return results
 
     def read(self, after: int, limit: int = 256) -> list[tuple[int, bytes]]:
         """Entries with offset > ``after``, oldest first."""

@@ -15,14 +15,14 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, Engine, func, insert, select, update
 
-from collectors.records import InferenceBatch, LabelBatch, MetricBatch
+from collectors.records import Batch, InferenceBatch, LabelBatch, MetricBatch
 from detectors.distribution import DriftTestResult
 from monitor.drift import FeatureDrift, evaluate_window
 from monitor.ingest_log import IngestLog, decode_entry
@@ -116,6 +116,7 @@ class Pipeline:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._dirty = False
+        self._live_ready = False  # True once the log has been drained since the feed was last complete
         self._last_checkpoint = 0.0
         self._last_prune = 0.0
         self._lock = threading.Lock()  # guards the read-only views below
@@ -220,22 +221,39 @@ class Pipeline:
             command.future.set_exception(exc)
 
     def _catch_up(self, limit_entries: int | None = None) -> None:
-        """Apply committed log entries past the current offset."""
+        """Apply committed log entries past the current offset.
+
+        Entries handed over in memory by the log writer are applied directly while
+        that feed is complete; otherwise (on start, or after the feed overflowed)
+        they are read back from the log.
+        """
+        live, lost = self.log.live.take()
+        if not lost and self._live_ready:
+            for offset, batches in live:
+                if offset > self._state.offset:
+                    self._advance(offset, batches)
+            return
         applied = 0
         while limit_entries is None or applied < limit_entries:
             entries = self.log.read(self._state.offset, limit=256)
             for offset, payload in entries:
-                self._apply(payload)
-                with self._lock:
-                    self._state.offset = offset
-                self.processed_offset = offset
-                self._dirty = True
+                self._advance(offset, decode_entry(payload))
             applied += len(entries)
-            if len(entries) < 256:  # the log is drained; skip the empty read
+            if len(entries) < 256:  # the log is drained: the live feed can take over
+                self._live_ready = True
                 return
+        # Stopped early with more in the log: keep reading it until drained.
+        self._live_ready = False
 
-    def _apply(self, payload: bytes) -> None:
-        for batch in decode_entry(payload):
+    def _advance(self, offset: int, batches: Sequence[Batch]) -> None:
+        self._apply(batches)
+        with self._lock:
+            self._state.offset = offset
+        self.processed_offset = offset
+        self._dirty = True
+
+    def _apply(self, batches: Sequence[Batch]) -> None:
+        for batch in batches:
             if isinstance(batch, InferenceBatch):
                 self._apply_inference(batch)
             elif isinstance(batch, LabelBatch):

@@ -53,7 +53,7 @@ async def commit_batches(runtime: Runtime, signal: str, body: bytes, batches: Se
     digest = hashlib.sha256(signal.encode() + b"\0" + body).hexdigest()
     payload = encode_entry(batches)
     try:
-        future = runtime.log.append(digest, records, payload)
+        future = runtime.log.append(digest, records, payload, batches)
     except LogOverloaded as exc:
         raise Unavailable(str(exc), retry_after=1, reason="overloaded") from None
     try:
