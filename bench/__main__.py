@@ -15,7 +15,12 @@ from bench._harness import Options, Report, machine_info, write_result
 BENCHMARKS: dict[str, tuple[str, str]] = {
     "ingest": ("bench.ingest", "OTLP/HTTP protobuf logs ingest: end to end on one core, and the per-batch cost split"),
     "adwin_kswin": ("bench.adwin_kswin", "ADWIN and KSWIN vs river: throughput and detection delay at matched false alarms"),
+    "streams": (
+        "bench.streams",
+        "streaming detectors vs river: delay at matched false alarms on known-drift streams, and throughput",
+    ),
     "nab": ("bench.nab", "anomaly scoring on the NAB dev subset beside the published detectors"),
+    "tcpd": ("bench.tcpd", "online change-point detection on TCPD beside TCPDBench's published defaults"),
     "drift_tests": ("bench.drift_tests", "window drift tests vs Evidently's data-drift report and scipy, 10k-1M rows"),
 }
 

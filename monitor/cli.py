@@ -86,6 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
     nab.add_argument("windows_json", type=Path, help="NAB windows file: <category>/<name>.csv -> [[start, end], ...]")
     nab.add_argument("--detector", choices=["novelty", "hst"], default="novelty", help="anomaly scorer (default: novelty)")
     nab.add_argument("--json", action="store_true", help="print one JSON object")
+    tcpd = eval_commands.add_parser("tcpd", help="online change-point detection on a TCPD-layout directory (<name>.json)")
+    tcpd.add_argument("data_dir", type=Path, help="directory of TCPD <name>.json series")
+    tcpd.add_argument("annotations_json", type=Path, help="TCPD annotations: <name> -> {annotator: [indices]}")
+    tcpd.add_argument("--json", action="store_true", help="print one JSON object")
 
     demo = commands.add_parser("demo", help="start a server and the simulator, print the URLs; Ctrl-C stops all")
     demo.add_argument("--port", type=int, default=4318)
@@ -107,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "check":
         return _check(args)
     if args.command == "eval":
-        return _eval_nab(args)
+        return _eval_tcpd(args) if args.eval_command == "tcpd" else _eval_nab(args)
     return 2
 
 
@@ -360,4 +364,16 @@ def _eval_nab(args: argparse.Namespace) -> int:
         print(f"driftline eval nab: error: {error}", file=sys.stderr)
         return 2
     print(json.dumps(report.as_dict()) if args.json else report.format_table())
+    return 0
+
+
+def _eval_tcpd(args: argparse.Namespace) -> int:
+    from monitor.eval_tcpd import evaluate_tcpd
+
+    try:
+        report = evaluate_tcpd(args.data_dir, args.annotations_json)
+    except (ValueError, OSError) as error:
+        print(f"driftline eval tcpd: error: {error}", file=sys.stderr)
+        return 2
+    print(report.to_json() if args.json else report.format_table())
     return 0

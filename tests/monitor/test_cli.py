@@ -151,3 +151,25 @@ def test_eval_nab_bad_directory_exits_2(tmp_path: Path) -> None:
     result = driftline("eval", "nab", str(tmp_path / "missing"), str(tmp_path / "windows.json"))
     assert result.returncode == 2
     assert "is not a directory" in result.stderr
+
+
+TCPD = ROOT.parent / "shared" / "bench" / "tcpd"
+
+
+def test_eval_tcpd_scores_online_change_detection_the_papers_way() -> None:
+    if not TCPD.exists():
+        pytest.skip(f"TCPD data not found at {TCPD}")
+    import json
+
+    result = driftline("eval", "tcpd", str(TCPD / "datasets"), str(TCPD / "annotations.json"), "--json")
+    assert result.returncode == 0, result.stderr
+    scores = json.loads(result.stdout)
+    # Pinned (deterministic), and above the best published defaults (pelt 0.744 / 0.652).
+    assert scores["f1"] == pytest.approx(0.8293, abs=1e-4)
+    assert scores["cover"] == pytest.approx(0.6861, abs=1e-4)
+
+
+def test_eval_tcpd_missing_annotations_exits_2(tmp_path: Path) -> None:
+    result = driftline("eval", "tcpd", str(tmp_path), str(tmp_path / "nope.json"))
+    assert result.returncode == 2
+    assert result.stderr.startswith("driftline eval tcpd: error:")
