@@ -14,6 +14,7 @@ from bench._harness import Options, Report, machine_info, write_result
 #: name -> (module, one-line description). Modules are imported only when selected.
 BENCHMARKS: dict[str, tuple[str, str]] = {
     "ingest": ("bench.ingest", "OTLP/HTTP protobuf logs ingest: end to end on one core, and the per-batch cost split"),
+    "columnar": ("bench.columnar", "POST /api/v1/events (Arrow, JSON) vs OTLP: durable events/s on one core"),
     "adwin_kswin": ("bench.adwin_kswin", "ADWIN and KSWIN vs river: throughput and detection delay at matched false alarms"),
     "streams": (
         "bench.streams",

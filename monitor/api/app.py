@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from monitor.api.routes import health, models, otlp
+from monitor.api.routes import events, health, models, otlp
 from monitor.api.runtime import Runtime
 from monitor.settings import Settings
 
@@ -31,6 +31,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.runtime = runtime
     app.include_router(otlp.router)
+    app.include_router(events.router)
     app.include_router(models.router)
     app.include_router(health.router)
     return app
