@@ -186,13 +186,13 @@ def run(options: Options) -> Report:
         title=f"{N_NUMERIC} numerical + {N_CATEGORICAL} categorical columns; shifted: {', '.join(expected)}",
     )
     text.append("")
-    verdicts = []
+    verdicts: list[str] = []
     for row in rows_out:
-        at_close, from_raw = row[5], row[6]
-        if isinstance(at_close, float) and isinstance(from_raw, float):
+        ratio_close, ratio_raw = row[5], row[6]
+        if isinstance(ratio_close, float) and isinstance(ratio_raw, float):
             verdicts.append(
-                f"{row[0]} rows: at close {'met' if at_close >= 50 else 'not met'}, "
-                f"from raw {'met' if from_raw >= 50 else 'not met'} ({from_raw:.0f}x)"
+                f"{row[0]} rows: at close {'met' if ratio_close >= 50 else 'not met'}, "
+                f"from raw {'met' if ratio_raw >= 50 else 'not met'} ({ratio_raw:.0f}x)"
             )
     text.append(
         "target: window tests >= 50x faster than Evidently's data-drift report: "
