@@ -2,25 +2,47 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from collectors.gpu import GpuMetric
+from monitor.gpu_state import COUNTERS
 from monitor.ingest_log import IngestLog
 from monitor.pipeline import Pipeline
 from monitor.stats import IngestStats
 
 __all__ = ["DriftlineCollector"]
 
+_GPU_LABELS = ["host", "gpu", "uuid", "model_name"]
+
 
 class DriftlineCollector(Collector):
     """Builds fresh ``driftline_*`` metric families from the pipeline and ingest state."""
 
-    def __init__(self, pipeline: Pipeline, stats: IngestStats, log: IngestLog) -> None:
+    def __init__(self, pipeline: Pipeline, stats: IngestStats, log: IngestLog, *, gpu_stale_seconds: float = 300.0) -> None:
         self.pipeline = pipeline
         self.stats = stats
         self.log = log
+        self.gpu_stale_seconds = gpu_stale_seconds
+
+    def _gpu_families(self) -> Iterator[Metric]:
+        """``driftline_gpu_<metric>`` per GPU (or MIG slice), labels host, gpu, uuid, model_name."""
+        families: dict[GpuMetric, GaugeMetricFamily | CounterMetricFamily] = {}
+        for reading in self.pipeline.gpu_readings(now=time.time(), stale_after=self.gpu_stale_seconds):
+            family = families.get(reading.metric)
+            if family is None:
+                name = f"driftline_gpu_{reading.metric.value}"
+                documentation = f"GPU {reading.metric.value.replace('_', ' ')} (latest value per device)."
+                if reading.metric in COUNTERS:
+                    family = CounterMetricFamily(name.removesuffix("_total"), documentation, labels=_GPU_LABELS)
+                else:
+                    family = GaugeMetricFamily(name, documentation, labels=_GPU_LABELS)
+                families[reading.metric] = family
+            family.add_metric([reading.host, reading.gpu, reading.uuid, reading.model_name], reading.value)
+        yield from families.values()
 
     def collect(self) -> Iterator[Metric]:
         score = GaugeMetricFamily(
@@ -53,6 +75,8 @@ class DriftlineCollector(Collector):
         for (model, version), count in sorted(self.pipeline.predictions_total().items()):
             predictions.add_metric([model, version], count)
         yield predictions
+
+        yield from self._gpu_families()
 
         late = CounterMetricFamily(
             "driftline_pipeline_late_events", "Events that arrived after their window had closed.", labels=["model", "version"]

@@ -22,9 +22,11 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, func, insert, select, update
 
+from collectors.gpu import from_otlp_metrics
 from collectors.records import Batch, InferenceBatch, LabelBatch, MetricBatch
 from detectors.distribution import DriftTestResult
 from monitor.drift import FeatureDrift, evaluate_window
+from monitor.gpu_state import GpuLatest, GpuReading
 from monitor.ingest_log import IngestLog, decode_entry
 from monitor.kinds import KindRegistry
 from monitor.references import ReferenceStore
@@ -56,6 +58,7 @@ class _State:
     predictions: dict[tuple[str, str], int] = field(default_factory=dict)
     labels: int = 0
     metric_points: int = 0
+    gpu: GpuLatest = field(default_factory=GpuLatest)
 
     def to_bytes(self) -> bytes:
         document = {
@@ -64,6 +67,7 @@ class _State:
             "predictions": [[m, v, n] for (m, v), n in self.predictions.items()],
             "labels": self.labels,
             "metric_points": self.metric_points,
+            "gpu": self.gpu.state_dict(),
         }
         return pack(document)
 
@@ -77,6 +81,7 @@ class _State:
             windows_ = ModelWindows.from_state(item)
             state.models[(windows_.model, windows_.version)] = windows_
         state.predictions = {(m, v): int(n) for m, v, n in document["predictions"]}
+        state.gpu = GpuLatest.from_state(document.get("gpu", []))
         return state
 
 
@@ -167,6 +172,11 @@ class Pipeline:
     def late_total(self) -> dict[tuple[str, str], int]:
         with self._lock:
             return {key: w.late for key, w in self._state.models.items()}
+
+    def gpu_readings(self, *, now: float, stale_after: float) -> list[GpuReading]:
+        """Fresh GPU values for ``/metrics``."""
+        with self._lock:
+            return list(self._state.gpu.readings(now=now, stale_after=stale_after))
 
     def latest_results(self) -> dict[tuple[str, str], list[FeatureDrift]]:
         with self._lock:
@@ -260,6 +270,10 @@ class Pipeline:
                 self._state.labels += len(batch)
             elif isinstance(batch, MetricBatch):
                 self._state.metric_points += len(batch)
+                samples, _ = from_otlp_metrics(batch)  # points that are not GPU telemetry are skipped
+                if samples:
+                    with self._lock:
+                        self._state.gpu.add(samples)
 
     def _apply_inference(self, batch: InferenceBatch) -> None:
         key = (batch.model, batch.version)

@@ -46,6 +46,10 @@ class Settings(BaseSettings):
         "bh", description="Multiple-testing control across a model's features."
     )
 
+    gpu_stale_seconds: float = Field(
+        300.0, gt=0, description="A GPU metric older than this (by its own timestamp) is no longer exposed in /metrics."
+    )
+
     max_body_bytes: int = Field(
         16 * 1024 * 1024, ge=1024, description="Largest accepted request body, measured after decompression."
     )

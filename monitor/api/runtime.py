@@ -43,7 +43,7 @@ class Runtime:
         stats = IngestStats()
         pipeline = Pipeline(engine, log, reference_store, kinds, settings)
         runtime = Runtime(settings, engine, log, pipeline, reference_store, kinds, stats)
-        runtime.registry.register(DriftlineCollector(pipeline, stats, log))
+        runtime.registry.register(DriftlineCollector(pipeline, stats, log, gpu_stale_seconds=settings.gpu_stale_seconds))
         return runtime
 
     def start(self) -> None:
