@@ -91,6 +91,14 @@ def build_parser() -> argparse.ArgumentParser:
     tcpd.add_argument("annotations_json", type=Path, help="TCPD annotations: <name> -> {annotator: [indices]}")
     tcpd.add_argument("--json", action="store_true", help="print one JSON object")
 
+    agent = commands.add_parser("agent", help="telemetry agents that run on the monitored hosts")
+    agent_commands = agent.add_subparsers(dest="agent_command", required=True, parser_class=_Parser)
+    gpu = agent_commands.add_parser("gpu", help="poll NVML (nvidia-ml-py) and export OTLP hw.* metrics to the server")
+    gpu.add_argument("--api", default=os.environ.get("DRIFTLINE_API", DEFAULT_API), help="server URL")
+    gpu.add_argument("--interval", type=_positive, default=10.0, help="seconds between polls (default 10)")
+    gpu.add_argument("--duration", type=_positive, default=None, help="seconds to run (default: until Ctrl-C)")
+    gpu.add_argument("--token", default=os.environ.get("DRIFTLINE_INGEST_TOKEN"), help="bearer token")
+
     demo = commands.add_parser("demo", help="start a server and the simulator, print the URLs; Ctrl-C stops all")
     demo.add_argument("--port", type=int, default=4318)
     demo.add_argument("--window", type=_positive, default=30.0, help="drift window width in seconds (demo default 30)")
@@ -110,6 +118,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _demo(args)
     if args.command == "check":
         return _check(args)
+    if args.command == "agent":
+        return _agent_gpu(args)
     if args.command == "eval":
         return _eval_tcpd(args) if args.eval_command == "tcpd" else _eval_nab(args)
     return 2
@@ -286,6 +296,37 @@ def _check(args: argparse.Namespace) -> int:
     verdict = f"drift in {len(failing)} of {len(report.features)} columns ({shown})" if failing else "no drift"
     print(f"driftline check: {verdict}; {report_format} report written to {out}", file=sys.stderr)
     return report.exit_code
+
+
+def _agent_gpu(args: argparse.Namespace) -> int:
+    from monitor.agent import GpuPoller, NvmlUnavailable, open_nvml
+
+    try:
+        nvml = open_nvml()
+    except NvmlUnavailable as exc:
+        print(f"driftline agent gpu: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
+    poller = GpuPoller(nvml)
+    try:
+        try:
+            count = len(poller.poll_once())
+        except nvml.NVMLError as exc:
+            print(f"driftline agent gpu: NVML not available: the first poll failed: {exc}", file=sys.stderr)
+            return 2
+        if count == 0:
+            print("driftline agent gpu: NVML not available: nvmlDeviceGetCount() found no GPUs", file=sys.stderr)
+            return 2
+        print(
+            f"driftline agent gpu: {count} GPU(s) on {poller.host}; exporting to {args.api} every {args.interval:g} s",
+            file=sys.stderr,
+        )
+        exported = poller.run(args.api, interval=args.interval, duration=args.duration, token=args.token)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        poller.close()
+    print(f"driftline agent gpu: {exported} poll(s) sent for export", file=sys.stderr)
+    return 0
 
 
 def _wait_ready(url: str, timeout: float) -> bool:
