@@ -84,11 +84,9 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -97,12 +95,11 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pa_csv
-import pyarrow.parquet as pq
 
 from collectors.records import Kind
 from detectors.distribution import DriftTestResult
 from detectors.sketches import CategoricalReference, CategoricalWindow, NumericReference, NumericWindow
+from monitor._sources import CheckInputError, ColumnStoppedParsing, Source
 from monitor.drift import evaluate_window
 from monitor.references import RESERVED_COLUMNS, Profile, TableFormatError, build_profiles, profile_kind
 from monitor.settings import Settings
@@ -132,19 +129,8 @@ _RANK: dict[str, int] = {s: i for i, s in enumerate((*FAILING_STATUSES, "ok", "n
 #: a CSV file has to be re-read because a column changed type partway through.
 Progress = Callable[[str, int, int | None], None]
 
-_CSV_BLOCK_BYTES = 16 << 20
-_PARQUET_BUFFER_BYTES = 1 << 20
-_COMPRESSED = (".gz", ".bz2", ".zst")
 _HISTOGRAM_BINS = 30
 _TOP_CATEGORIES = 12
-
-
-class CheckInputError(ValueError):
-    """An input ``driftline check`` cannot compare; ``path`` is the file at fault, if one is."""
-
-    def __init__(self, message: str, *, path: Path | None = None) -> None:
-        super().__init__(" ".join(message.split()))  # one line, whatever Arrow said
-        self.path = path
 
 
 @dataclass(frozen=True, slots=True)
@@ -349,8 +335,8 @@ def run_check(
         raise ValueError(f"batch_rows must be >= 1, got {batch_rows}")
     started = time.perf_counter()
     rules = Rules.from_settings(settings if settings is not None else Settings())
-    ref_source = _Source.open(Path(reference))
-    cur_source = _Source.open(Path(current))
+    ref_source = Source.open(Path(reference))
+    cur_source = Source.open(Path(current))
     try:
         return _run(ref_source, cur_source, rules, batch_rows, progress, started)
     finally:
@@ -359,7 +345,7 @@ def run_check(
 
 
 def _run(
-    ref_source: _Source, cur_source: _Source, rules: Rules, batch_rows: int, progress: Progress | None, started: float
+    ref_source: Source, cur_source: Source, rules: Rules, batch_rows: int, progress: Progress | None, started: float
 ) -> CheckReport:
     cur_types = cur_source.first_types()  # a bad current file fails before the reference is read
     if cur_source.format == "parquet" and cur_source.parquet_rows() == 0:
@@ -391,7 +377,7 @@ def _run(
         try:
             cur_rows = _fill(cur_source, windows, ref_types, batch_rows, progress)
             break
-        except _ColumnStoppedParsing as stop:
+        except ColumnStoppedParsing as stop:
             profile = comparable.pop(stop.column)
             checks[stop.column] = _type_changed(
                 stop.column,
@@ -417,7 +403,7 @@ def _run(
 
 
 def _profile_reference(
-    source: _Source, rules: Rules, batch_rows: int, progress: Progress | None
+    source: Source, rules: Rules, batch_rows: int, progress: Progress | None
 ) -> tuple[dict[str, Profile], dict[str, pa.DataType], int]:
     """Profiles of the reference's feature columns, its column types and row count."""
     if source.format == "parquet":
@@ -469,7 +455,7 @@ def _profile_reference(
 
 
 def _read_csv_reference(
-    source: _Source, batch_rows: int, progress: Progress | None
+    source: Source, batch_rows: int, progress: Progress | None
 ) -> tuple[dict[str, list[pa.Array]], dict[str, pa.DataType], int]:
     """Stream a CSV reference into per-column chunks, typed as a whole-file parse would type them.
 
@@ -496,7 +482,7 @@ def _read_csv_reference(
                 if progress is not None:
                     progress("reference_rows", rows, None)
             return chunks, types, rows
-        except _ColumnStoppedParsing as stop:
+        except ColumnStoppedParsing as stop:
             if pa.types.is_string(types[stop.column]):
                 raise CheckInputError(
                     f"{source.path}: cannot read as CSV: column {stop.column!r}: {stop.reason}", path=source.path
@@ -626,149 +612,8 @@ def _add_categories(window: CategoricalWindow, array: pa.Array) -> None:
         window.update(np.asarray([None if v is None else str(v) for v in array.to_pylist()], dtype=object))
 
 
-# -- reading files --------------------------------------------------------------------------------
-
-
-class _ColumnStoppedParsing(Exception):
-    """A CSV column held a value its type (inferred from the first block) cannot take."""
-
-    def __init__(self, column: str, reason: str) -> None:
-        super().__init__(column, reason)
-        self.column = column
-        self.reason = reason
-
-
-@dataclass(slots=True)
-class _Source:
-    """One validated input file."""
-
-    path: Path
-    format: Literal["csv", "parquet"]
-    delimiter: str = ","
-    parquet: pq.ParquetFile | None = None  # opened on first use
-
-    @staticmethod
-    def open(path: Path) -> _Source:
-        if not path.exists():
-            raise CheckInputError(f"{path}: no such file", path=path)
-        if not path.is_file():
-            raise CheckInputError(f"{path}: not a regular file", path=path)
-        try:
-            with path.open("rb") as handle:
-                head = handle.read(4096)
-        except OSError as exc:
-            raise CheckInputError(f"{path}: cannot read: {exc.strerror or exc}", path=path) from None
-        if not head:
-            raise CheckInputError(f"{path}: the file is empty", path=path)
-        suffixes = [s.lower() for s in path.suffixes]
-        compressed = bool(suffixes) and suffixes[-1] in _COMPRESSED
-        core = (suffixes[-2] if len(suffixes) > 1 else "") if compressed else (suffixes[-1] if suffixes else "")
-        if head[:4] == b"PAR1" or core in (".parquet", ".pq"):
-            return _Source(path, "parquet")
-        if core in (".csv", ".tsv"):
-            if not compressed and b"\0" in head:
-                raise CheckInputError(f"{path}: not a text file, so not CSV", path=path)
-            return _Source(path, "csv", "\t" if core == ".tsv" else ",")
-        raise CheckInputError(f"{path}: not a CSV or Parquet file (use .csv, .tsv or .parquet)", path=path)
-
-    def _fail(self, exc: BaseException) -> CheckInputError:
-        what = "Parquet" if self.format == "parquet" else "CSV"
-        detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        return CheckInputError(f"{self.path}: cannot read as {what}: {detail}", path=self.path)
-
-    def _open_parquet(self) -> pq.ParquetFile:
-        try:
-            # Stream column chunks through small buffers: by default a whole row group is loaded
-            # first, which for a file written as one row group is the whole file.
-            return pq.ParquetFile(self.path, buffer_size=_PARQUET_BUFFER_BYTES, pre_buffer=False)
-        except (pa.ArrowException, OSError, ValueError) as exc:
-            raise self._fail(exc) from None
-
-    def close(self) -> None:
-        if self.parquet is not None:
-            self.parquet.close()
-            self.parquet = None
-
-    def _parquet(self) -> pq.ParquetFile:
-        if self.parquet is None:
-            self.parquet = self._open_parquet()
-        return self.parquet
-
-    def first_types(self) -> dict[str, pa.DataType]:
-        """Column types: Parquet's schema; for CSV, as inferred from the first block."""
-        if self.format == "parquet":
-            schema = self._parquet().schema_arrow
-        else:
-            try:
-                with self._csv_reader() as reader:
-                    schema = reader.schema
-            except (pa.ArrowException, OSError, ValueError) as exc:
-                raise self._fail(exc) from None
-        seen: set[str] = set()
-        for name in schema.names:
-            if name in seen:
-                raise CheckInputError(f"{self.path}: column {name!r} appears more than once", path=self.path)
-            seen.add(name)
-        return {field.name: field.type for field in schema}
-
-    def parquet_rows(self) -> int:
-        return int(self._parquet().metadata.num_rows)
-
-    def read_parquet_column(self, name: str) -> pa.Table:
-        """One column; safe to call from several threads (each opens the file anew)."""
-        try:
-            with self._open_parquet() as handle:
-                return handle.read(columns=[name])
-        except (pa.ArrowException, OSError, ValueError) as exc:
-            raise self._fail(exc) from None
-
-    @contextmanager
-    def _csv_reader(self, convert: pa_csv.ConvertOptions | None = None) -> Iterator[pa.RecordBatchReader]:
-        with (
-            pa.input_stream(str(self.path), compression="detect") as stream,
-            pa_csv.open_csv(
-                stream,
-                read_options=pa_csv.ReadOptions(block_size=_CSV_BLOCK_BYTES),
-                parse_options=pa_csv.ParseOptions(delimiter=self.delimiter),
-                convert_options=convert,
-            ) as reader,
-        ):
-            yield reader
-
-    def batches(
-        self, columns: list[str], batch_rows: int, csv_types: dict[str, pa.DataType] | None = None
-    ) -> Iterator[pa.RecordBatch]:
-        """Record batches of ``columns``: Parquet's ``batch_rows`` at a time, a CSV's block at a time.
-
-        A CSV is read with ``csv_types``; a value that does not fit its column's type raises
-        :class:`_ColumnStoppedParsing`.
-        """
-        if self.format == "parquet":
-            try:
-                yield from self._parquet().iter_batches(batch_size=batch_rows, columns=columns)
-            except (pa.ArrowException, OSError, ValueError) as exc:
-                raise self._fail(exc) from None
-            return
-        header = list(self.first_types())
-        if not columns:  # Arrow reads every column for none: read one, as text, to count rows
-            columns, csv_types = header[:1], dict.fromkeys(header[:1], pa.string())
-        try:
-            convert = pa_csv.ConvertOptions(column_types=csv_types or {}, include_columns=columns)
-            with self._csv_reader(convert) as reader:
-                yield from reader
-        except pa.ArrowInvalid as exc:
-            found = re.search(r"CSV column #(\d+)", str(exc))
-            index = int(found.group(1)) if found is not None else -1
-            if 0 <= index < len(header) and header[index] in columns:
-                detail = " ".join(str(exc).split(": ", 1)[-1].split())
-                raise _ColumnStoppedParsing(header[index], detail) from None
-            raise self._fail(exc) from None
-        except (pa.ArrowException, OSError, ValueError) as exc:
-            raise self._fail(exc) from None
-
-
 def _fill(
-    source: _Source,
+    source: Source,
     windows: dict[str, NumericWindow | CategoricalWindow],
     ref_types: dict[str, pa.DataType],
     batch_rows: int,

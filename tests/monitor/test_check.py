@@ -15,7 +15,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
 
-import monitor.check
+import monitor._sources
 from collectors.records import Column, InferenceBatch
 from monitor.check import CheckInputError, run_check
 from monitor.cli import CHECK_FORMATS, main
@@ -220,7 +220,7 @@ def test_integers_against_floats_are_the_same_type(tmp_path: Path, capsys: pytes
 def test_csv_column_that_turns_to_text_partway_is_a_type_change(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(monitor.check, "_CSV_BLOCK_BYTES", 4096)  # types are inferred from the first block
+    monkeypatch.setattr(monitor._sources, "_CSV_BLOCK_BYTES", 4096)  # types are inferred from the first block
     reference = write(dataset(1, 3000), tmp_path / "r.csv")
     table = dataset(2, 3000)
     age = table["age"].to_pylist()
@@ -239,7 +239,7 @@ def test_csv_column_that_turns_to_text_partway_is_a_type_change(
 
 def test_csv_reference_types_match_a_whole_file_parse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Streaming the reference types its columns as the service's whole-file read does."""
-    monkeypatch.setattr(monitor.check, "_CSV_BLOCK_BYTES", 4096)
+    monkeypatch.setattr(monitor._sources, "_CSV_BLOCK_BYTES", 4096)
     lines = ["code,ratio,label_text"]
     lines += [f"{i},{i},{i % 3}" for i in range(2000)]  # integers for many blocks...
     lines += ["X7,0.5,two"]  # ...then text in one column and a decimal in another
