@@ -30,6 +30,7 @@ from monitor.gpu_state import GpuLatest, GpuReading
 from monitor.ingest_log import IngestLog, decode_entry
 from monitor.kinds import KindRegistry
 from monitor.references import ReferenceStore
+from monitor.series import Bucket, SeriesRollup, prune_series, write_buckets
 from monitor.settings import Settings
 from monitor.statecodec import pack, unpack
 from monitor.store.tables import checkpoints, drift_results, features, models, windows
@@ -59,6 +60,7 @@ class _State:
     labels: int = 0
     metric_points: int = 0
     gpu: GpuLatest = field(default_factory=GpuLatest)
+    series: SeriesRollup = field(default_factory=lambda: SeriesRollup(60, 60.0))
 
     def to_bytes(self) -> bytes:
         document = {
@@ -68,11 +70,12 @@ class _State:
             "labels": self.labels,
             "metric_points": self.metric_points,
             "gpu": self.gpu.state_dict(),
+            "series": self.series.state_dict(),
         }
         return pack(document)
 
     @staticmethod
-    def from_bytes(blob: bytes) -> _State:
+    def from_bytes(blob: bytes, series_resolution: int, series_lateness: float) -> _State:
         document = unpack(blob)
         state = _State(
             offset=int(document["offset"]), labels=int(document["labels"]), metric_points=int(document["metric_points"])
@@ -82,6 +85,7 @@ class _State:
             state.models[(windows_.model, windows_.version)] = windows_
         state.predictions = {(m, v): int(n) for m, v, n in document["predictions"]}
         state.gpu = GpuLatest.from_state(document.get("gpu", []))
+        state.series = SeriesRollup.from_state(document.get("series"), series_resolution, series_lateness)
         return state
 
 
@@ -111,10 +115,14 @@ class Pipeline:
         self.kinds = kinds
         self.settings = settings
         self.clock = clock
-        self._state = _State()
+        self._state = _State(series=SeriesRollup(settings.series_resolution_seconds, settings.allowed_lateness_seconds))
         self._pending_closed: list[ClosedWindow] = []
         self._pending_results: list[tuple[str, str, FeatureDrift]] = []
         self._pending_features: list[tuple[str, str, str, str]] = []
+        self._pending_series: list[Bucket] = []
+        # Even while a checkpoint is moving series buckets from memory to the table, odd
+        # otherwise: readers of series_points use it to avoid counting a bucket twice.
+        self.series_generation = 0
         self._known_features: set[tuple[str, str, str]] = set()
         self._known_models: set[tuple[str, str]] = set()
         self._commands: queue.Queue[_Evaluate] = queue.Queue()
@@ -178,6 +186,16 @@ class Pipeline:
         with self._lock:
             return list(self._state.gpu.readings(now=now, stale_after=stale_after))
 
+    def series_buckets(self, name: str) -> tuple[int, list[Bucket]]:
+        """Buckets of ``name`` not yet in ``series_points`` (open or awaiting the checkpoint).
+
+        Returns them with :attr:`series_generation`; a reader that sees the same even
+        generation before and after reading the table saw each bucket exactly once.
+        """
+        with self._lock:
+            pending = [b.copy() for b in self._pending_series if b.name == name]
+            return self.series_generation, pending + self._state.series.snapshot(name)
+
     def latest_results(self) -> dict[tuple[str, str], list[FeatureDrift]]:
         with self._lock:
             return {key: list(results.values()) for key, results in self.latest.items()}
@@ -207,10 +225,15 @@ class Pipeline:
             except queue.Empty:
                 break
             self._run_evaluate(command)
+        with self._lock:
+            if self._state.series.close_due(now):
+                self._dirty = True
         self._checkpoint()
         if now - self._last_prune >= _PRUNE_EVERY_SECONDS:
             self._last_prune = now
             self.log.prune(self._state.offset, now - self.settings.log_retention_seconds)
+            with self.engine.begin() as connection:
+                prune_series(connection, now - self.settings.series_retention_seconds)
 
     def _run_evaluate(self, command: _Evaluate) -> None:
         try:
@@ -271,9 +294,10 @@ class Pipeline:
             elif isinstance(batch, MetricBatch):
                 self._state.metric_points += len(batch)
                 samples, _ = from_otlp_metrics(batch)  # points that are not GPU telemetry are skipped
-                if samples:
-                    with self._lock:
+                with self._lock:
+                    if samples:
                         self._state.gpu.add(samples)
+                    self._state.series.add_many(batch.names, batch.attributes, batch.timestamps, batch.values)
 
     def _apply_inference(self, batch: InferenceBatch) -> None:
         key = (batch.model, batch.version)
@@ -312,7 +336,9 @@ class Pipeline:
         with self.engine.connect() as connection:
             row = connection.execute(select(checkpoints.c.state).where(checkpoints.c.name == CHECKPOINT_NAME)).first()
             if row is not None:
-                self._state = _State.from_bytes(bytes(row[0]))
+                self._state = _State.from_bytes(
+                    bytes(row[0]), self.settings.series_resolution_seconds, self.settings.allowed_lateness_seconds
+                )
             self._known_models = {(m, v) for m, v in connection.execute(select(models.c.model, models.c.version))}
             for model, version, name, kind in connection.execute(
                 select(features.c.model, features.c.version, features.c.feature, features.c.kind)
@@ -330,10 +356,38 @@ class Pipeline:
             return
         started = time.perf_counter()
         with self._lock:
+            # Closed buckets leave the state before it is serialised: the same transaction
+            # writes them to series_points, so each is stored exactly once.
+            self._pending_series.extend(self._state.series.take_closed())
+            series = list(self._pending_series)
             blob = self._state.to_bytes()
             offset = self._state.offset
             new_models = [key for key in self._state.models if key not in self._known_models]
+            self.series_generation += 1  # odd: these buckets may be in the table and in memory at once
+        try:
+            self._write_checkpoint(now, blob, offset, new_models, series)
+        except BaseException:
+            with self._lock:
+                self.series_generation += 1  # nothing written: the buckets stay pending, in memory only
+            raise
+        self._known_models.update(new_models)
+        with self._lock:
+            self._pending_series = []
+            self.series_generation += 1
+            for model, version, result in self._pending_results:
+                self.latest.setdefault((model, version), {})[result.feature] = result
+        self._pending_features = []
+        self._pending_closed = []
+        self._pending_results = []
+        self._dirty = False
+        self._last_checkpoint = now
+        self.checkpoint_seconds = time.perf_counter() - started
+
+    def _write_checkpoint(
+        self, now: float, blob: bytes, offset: int, new_models: list[tuple[str, str]], series: list[Bucket]
+    ) -> None:
         with self.engine.begin() as connection:
+            write_buckets(connection, series)
             for model, version in new_models:
                 connection.execute(insert(models).values(model=model, version=version, created_at=now))
             for model, version, name, kind in self._pending_features:
@@ -367,16 +421,6 @@ class Pipeline:
                 connection.execute(
                     insert(checkpoints).values(name=CHECKPOINT_NAME, log_offset=offset, state=blob, updated_at=now)
                 )
-        self._known_models.update(new_models)
-        with self._lock:
-            for model, version, result in self._pending_results:
-                self.latest.setdefault((model, version), {})[result.feature] = result
-        self._pending_features = []
-        self._pending_closed = []
-        self._pending_results = []
-        self._dirty = False
-        self._last_checkpoint = now
-        self.checkpoint_seconds = time.perf_counter() - started
 
 
 def _load_latest(connection: Connection) -> dict[tuple[str, str], dict[str, FeatureDrift]]:

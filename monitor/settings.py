@@ -50,6 +50,11 @@ class Settings(BaseSettings):
         300.0, gt=0, description="A GPU metric older than this (by its own timestamp) is no longer exposed in /metrics."
     )
 
+    dcgm_targets: list[str] = Field(
+        [], description="Full URLs of NVIDIA dcgm-exporter metrics endpoints to scrape, e.g. http://node:9400/metrics."
+    )
+    dcgm_interval_seconds: float = Field(15.0, gt=0, description="How often each DCGM exporter target is scraped.")
+
     max_body_bytes: int = Field(
         16 * 1024 * 1024, ge=1024, description="Largest accepted request body, measured after decompression."
     )
@@ -59,6 +64,12 @@ class Settings(BaseSettings):
     )
     log_retention_seconds: float = Field(
         3600.0, ge=0, description="How long processed ingest-log entries are kept (duplicate detection horizon)."
+    )
+    series_resolution_seconds: int = Field(
+        60, ge=1, le=86400, description="Width of the buckets metric points are rolled up into (count, sum, min, max, last)."
+    )
+    series_retention_seconds: float = Field(
+        30 * 86400.0, gt=0, description="How long rolled-up metric buckets are kept, by bucket start time."
     )
 
     ingest_token: SecretStr | None = Field(None, description="Bearer token required by ingest endpoints when set.")

@@ -13,6 +13,7 @@ from monitor.kinds import KindRegistry
 from monitor.metrics import DriftlineCollector
 from monitor.pipeline import Pipeline
 from monitor.references import Profile, ReferenceStore, profile_from_dict, profile_kind
+from monitor.scrape import DcgmScraper
 from monitor.settings import Settings
 from monitor.stats import IngestStats
 from monitor.store import make_engine, migrate
@@ -33,6 +34,7 @@ class Runtime:
     kinds: KindRegistry
     stats: IngestStats
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    scraper: DcgmScraper | None = None
 
     @staticmethod
     def build(settings: Settings) -> Runtime:
@@ -44,6 +46,15 @@ class Runtime:
         pipeline = Pipeline(engine, log, reference_store, kinds, settings)
         runtime = Runtime(settings, engine, log, pipeline, reference_store, kinds, stats)
         runtime.registry.register(DriftlineCollector(pipeline, stats, log, gpu_stale_seconds=settings.gpu_stale_seconds))
+        if settings.dcgm_targets:
+            runtime.scraper = DcgmScraper(
+                settings.dcgm_targets,
+                log,
+                stats,
+                interval=settings.dcgm_interval_seconds,
+                max_bytes=settings.max_body_bytes,
+            )
+            runtime.registry.register(runtime.scraper)
         return runtime
 
     def start(self) -> None:
@@ -51,8 +62,12 @@ class Runtime:
         self._load_references()
         self.log.start()
         self.pipeline.start()
+        if self.scraper is not None:
+            self.scraper.start()
 
     def stop(self) -> None:
+        if self.scraper is not None:
+            self.scraper.stop()
         self.log.stop()
         self.pipeline.stop()
         self.engine.dispose()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, Field
 
 __all__ = [
@@ -11,6 +13,9 @@ __all__ = [
     "ModelVersionOut",
     "ModelsPage",
     "ReferenceOut",
+    "SeriesOut",
+    "SeriesPage",
+    "SeriesPointOut",
     "WindowOut",
     "WindowsPage",
 ]
@@ -82,5 +87,31 @@ class WindowsPage(BaseModel):
     open: list[WindowOut]
     closed: list[WindowOut]
     total_closed: int
+    limit: int
+    offset: int
+
+
+class SeriesPointOut(BaseModel):
+    t: float = Field(description="Bucket start, unix seconds; the bucket covers [t, t + resolution).")
+    count: int
+    sum: float
+    min: float
+    max: float
+    last: float = Field(description="The value with the newest timestamp in the bucket.")
+    mean: float
+
+
+class SeriesOut(BaseModel):
+    labels: dict[str, Any] = Field(description="The series' attribute set (resource and data-point attributes).")
+    points: list[SeriesPointOut]
+
+
+class SeriesPage(BaseModel):
+    name: str
+    start: float
+    end: float
+    resolution: int = Field(description="Bucket width in seconds.")
+    series: list[SeriesOut]
+    total: int = Field(description="Series matching the filters, before pagination.")
     limit: int
     offset: int

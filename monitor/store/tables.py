@@ -24,6 +24,7 @@ __all__ = [
     "metadata",
     "models",
     "references",
+    "series_points",
     "windows",
 ]
 
@@ -112,4 +113,23 @@ drift_results = Table(
     Column("n", Integer, nullable=False),
     Column("created_at", Float, nullable=False),
     Index("ix_drift_results_lookup", "model", "version", "feature", "window_end"),
+)
+
+# One row per (series, resolution, bucket): see monitor.series. ``labels`` is the
+# canonical JSON attribute set; rows are merged by UPSERT on the primary key.
+series_points = Table(
+    "series_points",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("labels", Text, primary_key=True),
+    Column("resolution", Integer, primary_key=True),
+    Column("bucket_start", Float, primary_key=True),
+    Column("count", BigInteger, nullable=False),
+    Column("sum", Float, nullable=False),
+    Column("min", Float, nullable=False),
+    Column("max", Float, nullable=False),
+    Column("last", Float, nullable=False),
+    Column("last_t", Float, nullable=False),
+    Index("ix_series_points_range", "name", "resolution", "bucket_start"),
+    Index("ix_series_points_age", "bucket_start"),
 )
