@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from detectors.streaming._checks import check_int, check_real, finite_array, finite_value
-from detectors.streaming._kernels import estimate_reference, scan
-from detectors.streaming.base import StreamDetector
+from detectors.streaming._checks import check_int, check_real, finite_value
+from detectors.streaming._chunked import ChunkedDetector
+from detectors.streaming._kernels import estimate_reference
 
 __all__ = ["CUSUM"]
 
@@ -18,7 +18,7 @@ __all__ = ["CUSUM"]
 _BLOCK = 4096
 
 
-class CUSUM(StreamDetector):
+class CUSUM(ChunkedDetector):
     r"""Two-sided tabular CUSUM chart for a shift in the mean of a series.
 
     Values are standardised against a reference, :math:`z = (x - \mu_0) / \sigma_0`, and two
@@ -156,14 +156,6 @@ class CUSUM(StreamDetector):
         if self._up_sum - self._up_min > self.h or self._low_sum - self._low_min > self.h:
             self.drift_detected = True
             self._reset()
-
-    def update_many(self, xs: npt.ArrayLike) -> npt.NDArray[np.int64]:
-        """Consume ``xs`` in order; return the positions that raised an alarm."""
-        values = finite_array(xs)
-        alarms = scan(values, self._advance)
-        if values.size:
-            self.drift_detected = bool(alarms) and alarms[-1] == values.size - 1
-        return np.asarray(alarms, dtype=np.int64)
 
     # -- internals ------------------------------------------------------------------------------
     def _collect(self, values: list[float]) -> None:

@@ -7,14 +7,13 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from detectors.streaming._checks import binary_array, binary_value, check_int, check_real
-from detectors.streaming._kernels import scan
-from detectors.streaming.base import StreamDetector
+from detectors.streaming._checks import binary_value, check_int, check_real
+from detectors.streaming._chunked import ChunkedDetector
 
 __all__ = ["DDM"]
 
 
-class DDM(StreamDetector):
+class DDM(ChunkedDetector):
     r"""Drift Detection Method (DDM) on a stream of error indicators (1 = error, 0 = correct).
 
     With :math:`p_i` the error rate since the last alarm and :math:`s_i = \sqrt{p_i (1 - p_i) / i}`
@@ -133,14 +132,6 @@ class DDM(StreamDetector):
             self._reset()
         else:
             self.warning_detected = p + s > self._p_min + self.warning_threshold * self._s_min
-
-    def update_many(self, xs: npt.ArrayLike) -> npt.NDArray[np.int64]:
-        """Consume ``xs`` in order; return the positions that raised an alarm."""
-        values = binary_array(xs)
-        alarms = scan(values, self._advance)
-        if values.size:
-            self.drift_detected = bool(alarms) and alarms[-1] == values.size - 1
-        return np.asarray(alarms, dtype=np.int64)
 
     def _advance(self, chunk: npt.NDArray[np.float64]) -> int:
         """Consume ``chunk``; return the offset of its first alarm (state then reset) or -1."""

@@ -7,14 +7,13 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from detectors.streaming._checks import binary_array, binary_value, check_int, check_real
-from detectors.streaming._kernels import scan
-from detectors.streaming.base import StreamDetector
+from detectors.streaming._checks import binary_value, check_int, check_real
+from detectors.streaming._chunked import ChunkedDetector
 
 __all__ = ["EDDM"]
 
 
-class EDDM(StreamDetector):
+class EDDM(ChunkedDetector):
     r"""Early Drift Detection Method (EDDM) on a stream of error indicators (1 = error).
 
     EDDM watches the distance (in values) between consecutive errors rather than the error rate.
@@ -125,14 +124,6 @@ class EDDM(StreamDetector):
                 self._reset()
             else:
                 self.warning_detected = level < self.alpha
-
-    def update_many(self, xs: npt.ArrayLike) -> npt.NDArray[np.int64]:
-        """Consume ``xs`` in order; return the positions that raised an alarm."""
-        values = binary_array(xs)
-        alarms = scan(values, self._advance)
-        if values.size:
-            self.drift_detected = bool(alarms) and alarms[-1] == values.size - 1
-        return np.asarray(alarms, dtype=np.int64)
 
     def _advance(self, chunk: npt.NDArray[np.float64]) -> int:
         """Consume ``chunk``; return the offset of its first alarm (state then reset) or -1.

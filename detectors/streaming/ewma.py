@@ -7,9 +7,9 @@ import functools
 import numpy as np
 import numpy.typing as npt
 
-from detectors.streaming._checks import check_int, check_real, finite_array, finite_value
-from detectors.streaming._kernels import FadeState, Fading, estimate_reference, fading, geometric_table, scan
-from detectors.streaming.base import StreamDetector
+from detectors.streaming._checks import check_int, check_real, finite_value
+from detectors.streaming._chunked import ChunkedDetector
+from detectors.streaming._kernels import FadeState, Fading, estimate_reference, fading, geometric_table
 
 __all__ = ["EWMA"]
 
@@ -27,7 +27,7 @@ def _limits(lam: float, width: float) -> npt.NDArray[np.float64]:
     return limits
 
 
-class EWMA(StreamDetector):
+class EWMA(ChunkedDetector):
     r"""Exponentially weighted moving average (EWMA) chart for a shift in the mean.
 
     Values are standardised against a reference, :math:`u = (x - \mu_0) / \sigma_0`, smoothed as
@@ -150,14 +150,6 @@ class EWMA(StreamDetector):
         if abs(self._z[2]) > float(limits[min(self._t, limits.size - 1)]):
             self.drift_detected = True
             self._reset()
-
-    def update_many(self, xs: npt.ArrayLike) -> npt.NDArray[np.int64]:
-        """Consume ``xs`` in order; return the positions that raised an alarm."""
-        values = finite_array(xs)
-        alarms = scan(values, self._advance)
-        if values.size:
-            self.drift_detected = bool(alarms) and alarms[-1] == values.size - 1
-        return np.asarray(alarms, dtype=np.int64)
 
     def _collect(self, values: list[float]) -> None:
         self._warm.extend(values)

@@ -7,9 +7,8 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from detectors.streaming._checks import binary_array, binary_value, check_bool, check_real
-from detectors.streaming._kernels import scan
-from detectors.streaming.base import StreamDetector
+from detectors.streaming._checks import binary_value, check_bool, check_real
+from detectors.streaming._chunked import ChunkedDetector
 
 __all__ = ["HDDM_A"]
 
@@ -18,7 +17,7 @@ __all__ = ["HDDM_A"]
 _Cut = tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.intp], npt.NDArray[np.float64]]
 
 
-class HDDM_A(StreamDetector):  # the method's published name, as in the paper
+class HDDM_A(ChunkedDetector):  # the method's published name, as in the paper
     r"""HDDM_A: Hoeffding-bound test between the mean before a cut point and the mean since.
 
     Of all prefixes of the stream since the last alarm, the cut point is the one whose mean plus
@@ -126,14 +125,6 @@ class HDDM_A(StreamDetector):  # the method's published name, as in the paper
         self.drift_detected, self.warning_detected = drift, warning and not drift
         if drift:
             self._reset()
-
-    def update_many(self, xs: npt.ArrayLike) -> npt.NDArray[np.int64]:
-        """Consume ``xs`` in order; return the positions that raised an alarm."""
-        values = binary_array(xs)
-        alarms = scan(values, self._advance)
-        if values.size:
-            self.drift_detected = bool(alarms) and alarms[-1] == values.size - 1
-        return np.asarray(alarms, dtype=np.int64)
 
     @staticmethod
     def _bound(n: int, cut_n: int, confidence: float) -> float:

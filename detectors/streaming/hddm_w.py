@@ -7,9 +7,9 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from detectors.streaming._checks import binary_array, binary_value, check_bool, check_real
-from detectors.streaming._kernels import FadeState, Fading, fading, geometric_table, scan
-from detectors.streaming.base import StreamDetector
+from detectors.streaming._checks import binary_value, check_bool, check_real
+from detectors.streaming._chunked import ChunkedDetector
+from detectors.streaming._kernels import FadeState, Fading, fading, geometric_table
 
 __all__ = ["HDDM_W"]
 
@@ -18,7 +18,7 @@ __all__ = ["HDDM_W"]
 _Side = tuple[float, float, float, int, int, float, float]
 
 
-class HDDM_W(StreamDetector):  # the method's published name, as in the paper
+class HDDM_W(ChunkedDetector):  # the method's published name, as in the paper
     r"""HDDM_W: McDiarmid-bound test between weighted averages before and after a cut point.
 
     An exponentially weighted average (weight ``lambda_val`` on the newest value) runs over the
@@ -156,14 +156,6 @@ class HDDM_W(StreamDetector):  # the method's published name, as in the paper
         self.drift_detected, self.warning_detected = drift, warning and not drift
         if drift:
             self._reset()
-
-    def update_many(self, xs: npt.ArrayLike) -> npt.NDArray[np.int64]:
-        """Consume ``xs`` in order; return the positions that raised an alarm."""
-        values = binary_array(xs)
-        alarms = scan(values, self._advance)
-        if values.size:
-            self.drift_detected = bool(alarms) and alarms[-1] == values.size - 1
-        return np.asarray(alarms, dtype=np.int64)
 
     def _advance(self, chunk: npt.NDArray[np.float64]) -> int:
         """Consume ``chunk``; return the offset of its first alarm (state then reset) or -1."""

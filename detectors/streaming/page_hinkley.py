@@ -7,16 +7,16 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from detectors.streaming._checks import check_choice, check_int, check_real, finite_array, finite_value
-from detectors.streaming._kernels import FadeState, Fading, fading, scan
-from detectors.streaming.base import StreamDetector
+from detectors.streaming._checks import check_choice, check_int, check_real, finite_value
+from detectors.streaming._chunked import ChunkedDetector
+from detectors.streaming._kernels import FadeState, Fading, fading
 
 __all__ = ["PageHinkley"]
 
 _MODES = ("up", "down", "both")
 
 
-class PageHinkley(StreamDetector):
+class PageHinkley(ChunkedDetector):
     r"""Page-Hinkley test: cumulative deviations from the running mean, with a forgetting factor.
 
     With :math:`\bar x_t` the mean of the values since the last alarm, two fading sums collect
@@ -145,14 +145,6 @@ class PageHinkley(StreamDetector):
             if (self.mode != "down" and rise > self.threshold) or (self.mode != "up" and fall > self.threshold):
                 self.drift_detected = True
                 self._reset()
-
-    def update_many(self, xs: npt.ArrayLike) -> npt.NDArray[np.int64]:
-        """Consume ``xs`` in order; return the positions that raised an alarm."""
-        values = finite_array(xs)
-        alarms = scan(values, self._advance)
-        if values.size:
-            self.drift_detected = bool(alarms) and alarms[-1] == values.size - 1
-        return np.asarray(alarms, dtype=np.int64)
 
     def _advance(self, chunk: npt.NDArray[np.float64]) -> int:
         """Consume ``chunk``; return the offset of its first alarm (state then reset) or -1."""
