@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import abc
 import copy
-import inspect
 from typing import Any, ClassVar, Self
 
 import numpy as np
 import numpy.typing as npt
+
+from detectors._params import Parametrised
 
 __all__ = ["AnomalyScorer", "as_timestamps"]
 
@@ -53,7 +54,7 @@ def as_timestamps(timestamps: npt.ArrayLike | None, n: int) -> FloatArray | None
     return ts
 
 
-class AnomalyScorer(abc.ABC):
+class AnomalyScorer(Parametrised, abc.ABC):
     """Base class of streaming anomaly scorers; see the module docstring."""
 
     #: The default alarm level of the scorer's scores (subclasses document how it was chosen).
@@ -76,20 +77,6 @@ class AnomalyScorer(abc.ABC):
         return float(self.score_many([x], ts)[0])
 
     # -- parameters, cloning and state ----------------------------------------------------------
-    def get_params(self) -> dict[str, Any]:
-        """The constructor arguments, read back from the public attributes."""
-        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
-        return {name: getattr(self, name) for name in names}
-
-    def clone(self) -> Self:
-        """A fresh scorer with the same parameters and no history."""
-        return type(self)(**self.get_params())
-
-    def _running_state(self) -> dict[str, Any]:
-        """Running state beyond the parameters: by default every non-parameter attribute."""
-        params = self.get_params()
-        return {key: value for key, value in vars(self).items() if key not in params}
-
     def state_dict(self) -> dict[str, Any]:
         """Parameters and running state as plain Python values (lists, numbers, ``None``)."""
         return {"class": type(self).__name__, "params": self.get_params(), "state": copy.deepcopy(self._running_state())}
@@ -107,7 +94,3 @@ class AnomalyScorer(abc.ABC):
         """Install running state produced by :meth:`_running_state`."""
         for key, value in state.items():
             setattr(self, key, value)
-
-    def __repr__(self) -> str:
-        params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({params})"

@@ -23,16 +23,17 @@ latency, a KPI) and raises an alarm when the series changes. The contract, which
 from __future__ import annotations
 
 import abc
-import inspect
 from typing import Any, ClassVar, Self
 
 import numpy as np
 import numpy.typing as npt
 
+from detectors._params import Parametrised
+
 __all__ = ["StreamDetector"]
 
 
-class StreamDetector(abc.ABC):
+class StreamDetector(Parametrised, abc.ABC):
     """Base class of streaming change detectors; see the module docstring."""
 
     #: Whether the detector expects 0/1 inputs (error indicators) rather than real values.
@@ -60,20 +61,6 @@ class StreamDetector(abc.ABC):
         return np.asarray(alarms, dtype=np.int64)
 
     # -- parameters, cloning and state ----------------------------------------------------------
-    def get_params(self) -> dict[str, Any]:
-        """The constructor arguments, read back from the public attributes."""
-        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
-        return {name: getattr(self, name) for name in names}
-
-    def clone(self) -> Self:
-        """A fresh detector with the same parameters and no history."""
-        return type(self)(**self.get_params())
-
-    def _running_state(self) -> dict[str, Any]:
-        """Running state beyond the parameters; the default takes every non-parameter attribute."""
-        params = self.get_params()
-        return {key: value for key, value in vars(self).items() if key not in params}
-
     def state_dict(self) -> dict[str, Any]:
         """Parameters and running state, as plain values and numpy arrays."""
         return {"class": type(self).__name__, "params": self.get_params(), "state": _copy(self._running_state())}
@@ -87,10 +74,6 @@ class StreamDetector(abc.ABC):
         for key, value in _copy(state["state"]).items():
             setattr(detector, key, value)
         return detector
-
-    def __repr__(self) -> str:
-        params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({params})"
 
 
 def _copy(value: Any) -> Any:
