@@ -55,9 +55,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from collectors.records import MetricBatch
 
-__all__ = ["GpuDecodeResult", "GpuMetric", "GpuSample", "from_otlp_metrics", "parse_dcgm"]
+__all__ = ["EXTENSION_PREFIX", "GpuDecodeResult", "GpuMetric", "GpuSample", "from_otlp_metrics", "parse_dcgm"]
 
 _MIB = 1024 * 1024
+#: GPU metrics the OpenTelemetry conventions have no name for (free memory, last Xid code,
+#: DCGM profiling ratios) travel as ``driftline.gpu.<GpuMetric value>`` points, ``hw.*``
+#: identity attributes and all; :func:`from_otlp_metrics` reads them back.
+EXTENSION_PREFIX = "driftline.gpu."
 
 
 class GpuMetric(StrEnum):
@@ -318,7 +322,7 @@ def from_otlp_metrics(batch: MetricBatch) -> GpuDecodeResult:
     rows: list[tuple[str, float, float, dict[str, object]]] = []
     gpus: dict[tuple[str, str], dict[str, object]] = {}  # (host, hw.id) → that GPU's attributes
     for name, stamp, value, raw in zip(batch.names, batch.timestamps, batch.values, batch.attributes, strict=True):
-        if not str(name).startswith("hw."):
+        if not str(name).startswith(("hw.", EXTENSION_PREFIX)):
             continue
         attrs = json.loads(raw)
         rows.append((str(name), float(stamp), float(value), attrs))
@@ -369,6 +373,11 @@ def from_otlp_metrics(batch: MetricBatch) -> GpuDecodeResult:
 def _otlp_metric(name: str, attrs: Mapping[str, object]) -> tuple[GpuMetric | None, str]:
     """Map one ``hw.*`` point to its canonical metric, or ``None`` and the reason it is skipped."""
     hw_type = attrs.get("hw.type")
+    if name.startswith(EXTENSION_PREFIX):
+        try:
+            return GpuMetric(name.removeprefix(EXTENSION_PREFIX)), ""
+        except ValueError:
+            return None, "unsupported_metric"
     if name == "hw.temperature":
         # A sensor metric: whether it belongs to a GPU is settled by the caller via hw.parent.
         return GpuMetric.TEMPERATURE_CELSIUS, ""

@@ -34,7 +34,7 @@ import numpy as np
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from collectors.gpu import GpuMetric, GpuSample, parse_dcgm
+from collectors.gpu import EXTENSION_PREFIX, GpuMetric, GpuSample, parse_dcgm
 from collectors.records import MetricBatch
 from monitor.ingest_log import IngestLog, LogOverloaded, encode_entry
 from monitor.stats import IngestStats
@@ -61,8 +61,6 @@ _OTLP_NAMES: dict[GpuMetric, tuple[str, dict[str, str]]] = {
     GpuMetric.CORRECTED_ERRORS_TOTAL: ("hw.errors", {**_GPU_TYPE, "error.type": "corrected"}),
     GpuMetric.UNCORRECTED_ERRORS_TOTAL: ("hw.errors", {**_GPU_TYPE, "error.type": "uncorrected"}),
 }
-#: Metrics with no ``hw.*`` name are kept under this prefix (``from_otlp_metrics`` ignores them).
-EXTENSION_PREFIX = "driftline.gpu."
 
 
 def samples_to_metric_batch(samples: Iterable[GpuSample]) -> tuple[MetricBatch, Counter[str]]:
@@ -74,10 +72,10 @@ def samples_to_metric_batch(samples: Iterable[GpuSample]) -> tuple[MetricBatch, 
     :class:`monitor.gpu_state.GpuLatest` uses for it), with the raw ``nvidia.mig.instance`` /
     ``nvidia.mig.profile`` kept as attributes. Metrics the conventions have no name for
     (free memory, last Xid code, DCGM profiling ratios) become ``driftline.gpu.<metric>``
-    points, which :func:`collectors.gpu.from_otlp_metrics` does not read. Samples without a
+    points (:data:`collectors.gpu.EXTENSION_PREFIX`), which it reads back too. Samples without a
     UUID cannot carry ``hw.id`` and are counted as ``missing_uuid``.
 
-    ``from_otlp_metrics(batch).samples`` gives back the ``hw.*``-named samples unchanged, except
+    ``from_otlp_metrics(batch).samples`` gives back every sample unchanged, except
     that a MIG slice comes back with ``gpu="<gpu>/mig<instance>"`` and no MIG fields.
     """
     names: list[str] = []
