@@ -57,8 +57,8 @@ class GpuLatest:
 
     def add(self, samples: Iterable[GpuSample]) -> None:
         for sample in samples:
-            gpu = sample.gpu if sample.mig_instance is None else f"{sample.gpu}/mig{sample.mig_instance}"
-            key = (sample.host, gpu, sample.uuid, sample.model_name, sample.metric.value)
+            # A MIG slice arrives with gpu "<index>/mig<instance>" (see monitor.scrape).
+            key = (sample.host, sample.gpu, sample.uuid, sample.model_name, sample.metric.value)
             previous = self._latest.get(key)
             if previous is None or sample.timestamp >= previous[0]:
                 self._latest[key] = (sample.timestamp, sample.value)
@@ -67,11 +67,6 @@ class GpuLatest:
         for (host, gpu, uuid, model_name, metric), (timestamp, value) in sorted(self._latest.items()):
             if now - timestamp <= stale_after:
                 yield GpuReading(host, gpu, uuid, model_name, GpuMetric(metric), timestamp, value)
-
-    def copy(self) -> GpuLatest:
-        clone = GpuLatest()
-        clone._latest = dict(self._latest)
-        return clone
 
     def state_dict(self) -> list[list[Any]]:
         return [[*key, timestamp, value] for key, (timestamp, value) in self._latest.items()]

@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from collectors.gpu import from_otlp_metrics
-from collectors.records import Batch, InferenceBatch, LabelBatch, MetricBatch
+from collectors.records import Batch, InferenceBatch, MetricBatch
 from detectors.distribution import DriftTestResult
 from monitor.drift import FeatureDrift, evaluate_window
 from monitor.gpu_state import GpuLatest, GpuReading
@@ -57,8 +57,6 @@ class _State:
     offset: int = 0
     models: dict[tuple[str, str], ModelWindows] = field(default_factory=dict)
     predictions: dict[tuple[str, str], int] = field(default_factory=dict)
-    labels: int = 0
-    metric_points: int = 0
     gpu: GpuLatest = field(default_factory=GpuLatest)
     series: SeriesRollup = field(default_factory=lambda: SeriesRollup(60, 60.0))
 
@@ -67,8 +65,6 @@ class _State:
             "offset": self.offset,
             "models": [w.state_dict() for w in self.models.values()],
             "predictions": [[m, v, n] for (m, v), n in self.predictions.items()],
-            "labels": self.labels,
-            "metric_points": self.metric_points,
             "gpu": self.gpu.state_dict(),
             "series": self.series.state_dict(),
         }
@@ -77,9 +73,7 @@ class _State:
     @staticmethod
     def from_bytes(blob: bytes, series_resolution: int, series_lateness: float) -> _State:
         document = unpack(blob)
-        state = _State(
-            offset=int(document["offset"]), labels=int(document["labels"]), metric_points=int(document["metric_points"])
-        )
+        state = _State(offset=int(document["offset"]))
         for item in document["models"]:
             windows_ = ModelWindows.from_state(item)
             state.models[(windows_.model, windows_.version)] = windows_
@@ -287,12 +281,10 @@ class Pipeline:
 
     def _apply(self, batches: Sequence[Batch]) -> None:
         for batch in batches:
+            # Label batches are logged durably but not joined yet: nothing to apply.
             if isinstance(batch, InferenceBatch):
                 self._apply_inference(batch)
-            elif isinstance(batch, LabelBatch):
-                self._state.labels += len(batch)
             elif isinstance(batch, MetricBatch):
-                self._state.metric_points += len(batch)
                 samples, _ = from_otlp_metrics(batch)  # points that are not GPU telemetry are skipped
                 with self._lock:
                     if samples:
@@ -309,7 +301,7 @@ class Pipeline:
                 windows_ = self._state.models[key] = ModelWindows(
                     batch.model, batch.version, self.settings.window_seconds, self.settings.allowed_lateness_seconds
                 )
-            windows_.add(batch, self.references.get(*key), self.settings.window_sample_size)
+            windows_.add(batch, self.references.get(*key), self.settings.window_sample_size, now=self.clock())
             self._state.predictions[key] = self._state.predictions.get(key, 0) + len(batch)
         for name, kind in kinds.items():
             self._new_feature(batch.model, batch.version, name, kind)

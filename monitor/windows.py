@@ -121,16 +121,25 @@ class ModelWindows:
     open: dict[float, WindowSet] = field(default_factory=dict)
     watermark: float = -math.inf
     closed_until: float = -math.inf  # windows ending at or before this are closed
-    last_seen: float = field(default_factory=time.time)  # wall clock, for idle closing
+    last_seen: float | None = None  # the caller's clock at the last row (or first check), for idle closing
     late: int = 0
 
-    def add(self, batch: InferenceBatch, reference: dict[str, Profile] | None, capacity: int) -> None:
-        """Route each row to its window; rows for closed windows count as late."""
-        self.last_seen = time.time()
+    def add(
+        self, batch: InferenceBatch, reference: dict[str, Profile] | None, capacity: int, *, now: float | None = None
+    ) -> None:
+        """Route each row to its window; rows for closed windows count as late.
+
+        ``now`` is the clock :meth:`due` is later called with (the pipeline's); wall time if omitted.
+        """
+        self.last_seen = time.time() if now is None else now
         starts = np.floor(batch.timestamps / self.width) * self.width
-        unique = np.unique(starts)
-        for start in unique.tolist():
-            rows: np.ndarray | slice = slice(None) if unique.size == 1 else np.flatnonzero(starts == start)
+        unique, inverse = np.unique(starts, return_inverse=True)
+        if unique.size <= 1:
+            groups: list[np.ndarray | slice] = [slice(None)] * unique.size
+        else:  # row indices per window in one pass, not one scan of the batch per window
+            order = np.argsort(inverse, kind="stable")
+            groups = list(np.split(order, np.cumsum(np.bincount(inverse))[:-1]))
+        for start, rows in zip(unique.tolist(), groups, strict=True):
             if start + self.width <= self.closed_until:
                 self.late += len(batch) if isinstance(rows, slice) else int(rows.size)
                 continue
@@ -145,6 +154,8 @@ class ModelWindows:
         """Pop windows whose end the watermark passed by the lateness, or all when idle."""
         complete = [s for s, w in self.open.items() if w.end + self.lateness <= self.watermark]
         closed = [self._close(start, final=True) for start in sorted(complete)]
+        if self.last_seen is None:  # restored from a checkpoint: the idle timer starts now
+            self.last_seen = now
         if now - self.last_seen >= idle_close:
             closed += self.close_all()
         return closed
