@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import tempfile
@@ -13,20 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from support import free_port
+from support import free_port, require_binary
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-def require_binary(path: Path | str, what: str) -> None:
-    """Skip locally when a real component is missing; under CI its absence is a failure."""
-    found = Path(path).exists() if os.sep in str(path) else shutil.which(str(path)) is not None
-    if not found:
-        message = f"{what} not installed ({path}); .ci/run installs it"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import uvicorn
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.common.v1 import common_pb2
@@ -23,6 +25,26 @@ from monitor.api import create_app
 from monitor.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def require_binary(path: Path | str, what: str) -> None:
+    """Skip locally when a real component is missing; under CI its absence is a failure."""
+    found = Path(path).exists() if os.sep in str(path) else shutil.which(str(path)) is not None
+    if not found:
+        message = f"{what} not installed ({path}); .ci/run installs it"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def require_path(path: Path, what: str) -> None:
+    """Skip locally when data beside the repository is missing; under CI its absence is a failure."""
+    if not path.exists():
+        message = f"{what} not found at {path} (CI lays shared/ beside the repository)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
 
 
 def free_port() -> int:

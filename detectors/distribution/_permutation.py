@@ -18,8 +18,6 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from detectors.distribution._validation import check_min_int
-
 __all__ = ["as_generator", "permutation_p_value", "permutation_test", "pool_and_standardise", "squared_distances"]
 
 FloatArray = npt.NDArray[np.float64]
@@ -41,7 +39,6 @@ def pool_and_standardise(
     reference standard deviation (1 where that is 0), so that no feature
     dominates the distances by its units alone.
     """
-    check_min_int("max_samples", max_samples, 2)
     if reference.shape[0] > max_samples:
         reference = reference[rng.choice(reference.shape[0], max_samples, replace=False)]
     if current.shape[0] > max_samples:

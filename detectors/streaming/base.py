@@ -86,6 +86,8 @@ def _copy(value: Any) -> Any:
         return [_copy(v) for v in value]
     if isinstance(value, tuple):
         return tuple(_copy(v) for v in value)
-    if hasattr(value, "copy") and callable(value.copy) and not isinstance(value, (str, bytes)):
-        return value.copy()
-    return value
+    if value is None or isinstance(value, (bool, int, float, str, np.generic)):
+        return value
+    # Anything else (a random generator, a deque, an object) could alias live state:
+    # a detector holding one overrides _running_state / from_state to convert it.
+    raise TypeError(f"state value of type {type(value).__name__} is not plain data; convert it in _running_state")

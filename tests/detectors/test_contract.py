@@ -260,12 +260,14 @@ def test_state_round_trips(cls: type[StreamDetector]) -> None:
         head = original.update_many(xs[:split]).tolist()
         saved = original.state_dict()
         assert_plain(saved)
-        restored = cls.from_state(pickle.loads(pickle.dumps(saved)))
+        snapshot = pickle.loads(pickle.dumps(saved))
+        restored = cls.from_state(snapshot)
         assert_same_state(restored.state_dict(), saved)
         tail = (split + restored.update_many(xs[split:])).tolist()
         assert head + tail == expected, f"split at {split}"
         original.update_many(xs[split:])
         assert_same_state(restored.state_dict(), original.state_dict())
+        assert_same_state(saved, snapshot)  # the saved state did not move with the detector
     with pytest.raises(ValueError, match=cls.__name__):
         cls.from_state({**saved, "class": "SomethingElse"})
 

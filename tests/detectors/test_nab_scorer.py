@@ -18,6 +18,7 @@ from detectors.evaluation.nab import (
     score_corpus,
     window_rows,
 )
+from support import require_path
 
 BENCH = Path(__file__).resolve().parents[2].parent / "shared" / "bench" / "nab"
 STANDARD, LOW_FP, LOW_FN = NAB_PROFILES
@@ -105,8 +106,7 @@ def _published(detector: str) -> list[NabSeries]:
 
 @pytest.mark.parametrize("detector", ["numenta", "windowedGaussian"])
 def test_reproduces_the_published_dev_subset_scores(detector: str) -> None:
-    if not BENCH.exists():
-        pytest.skip(f"NAB benchmark data not found at {BENCH} (it sits beside the repository in CI)")
+    require_path(BENCH, "NAB benchmark data")
     published = json.loads((BENCH / "published_scores_dev_subset.json").read_text())[detector]
     thresholds = json.loads((BENCH / "published_scores" / "thresholds.json").read_text())[detector]
     series = _published(detector)

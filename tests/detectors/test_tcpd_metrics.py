@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from detectors.evaluation.tcpd import covering, f_measure, true_positives
+from support import require_path
 
 BENCH = Path(__file__).resolve().parents[2].parent / "shared" / "bench" / "tcpd"
 
@@ -27,8 +28,7 @@ def test_covering_of_a_perfect_prediction_is_one() -> None:
 
 
 def test_reproduces_the_published_zero_method_scores() -> None:
-    if not BENCH.exists():
-        pytest.skip(f"TCPD data not found at {BENCH}")
+    require_path(BENCH, "TCPD benchmark data")
     annotations = json.loads((BENCH / "annotations.json").read_text())
     with (BENCH / "published_default_scores_dev.csv").open() as handle:
         rows = [r for r in csv.DictReader(handle) if r["method"] == "zero"]

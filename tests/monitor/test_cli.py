@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from monitor.settings import Settings
-from support import ROOT, ServerThread, free_port
+from support import ROOT, ServerThread, free_port, require_path
 
 
 def driftline(*args: str) -> subprocess.CompletedProcess[str]:
@@ -135,8 +135,7 @@ NAB = ROOT.parent / "shared" / "bench" / "nab"
 
 
 def test_eval_nab_scores_the_default_detector_with_nab_rules() -> None:
-    if not NAB.exists():
-        pytest.skip(f"NAB data not found at {NAB}")
+    require_path(NAB, "NAB benchmark data")
     import json
 
     result = driftline("eval", "nab", str(NAB / "data"), str(NAB / "windows.json"), "--json")
@@ -157,8 +156,7 @@ TCPD = ROOT.parent / "shared" / "bench" / "tcpd"
 
 
 def test_eval_tcpd_scores_online_change_detection_the_papers_way() -> None:
-    if not TCPD.exists():
-        pytest.skip(f"TCPD data not found at {TCPD}")
+    require_path(TCPD, "TCPD benchmark data")
     import json
 
     result = driftline("eval", "tcpd", str(TCPD / "datasets"), str(TCPD / "annotations.json"), "--json")

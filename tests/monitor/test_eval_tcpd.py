@@ -13,6 +13,7 @@ import pytest
 from detectors.changepoint import BOCPD, ChangePointDetector
 from detectors.evaluation.tcpd import covering, f_measure
 from monitor.eval_tcpd import PAPER_EXCLUDED, detect, evaluate_tcpd, load_tcpd
+from support import require_path
 
 BENCH = Path(__file__).resolve().parents[2].parent / "shared" / "bench" / "tcpd"
 
@@ -192,8 +193,7 @@ def test_the_published_corpus() -> None:
     # TCPDBench's 21 series: online BOCPD against the best published defaults on the 14
     # univariate series (pelt 0.744 / 0.652, binseg 0.741 / 0.647, bocpd 0.726 / 0.614, zero
     # 0.640 / 0.545). Deterministic, so the figures are pinned; about a second.
-    if not BENCH.exists():
-        pytest.skip(f"TCPD data not found at {BENCH}")
+    require_path(BENCH, "TCPD benchmark data")
     report = evaluate_tcpd(BENCH / "datasets", BENCH / "annotations.json")
     assert len(report.series) == 21
     assert [s.name for s in report.averaged] == PAPER_SERIES

@@ -11,6 +11,7 @@ import pytest
 
 from detectors.anomaly import AnomalyScorer
 from monitor.evaluation import evaluate_nab, load_nab
+from support import require_path
 
 BENCH = Path(__file__).resolve().parents[2].parent / "shared" / "bench" / "nab"
 MARK = 999.0
@@ -103,8 +104,7 @@ def test_bad_csv_contents_are_reported_with_file_and_line(tmp_path: Path) -> Non
 
 
 def test_loaded_windows_are_row_ranges() -> None:
-    if not BENCH.exists():
-        pytest.skip(f"NAB benchmark data not found at {BENCH} (it sits beside the repository in CI)")
+    require_path(BENCH, "NAB benchmark data")
     files = {f.name: f for f in load_nab(BENCH / "data", BENCH / "windows.json")}
     assert len(files) == 31
     assert sum(len(f.windows) for f in files.values()) == 60
@@ -114,8 +114,7 @@ def test_loaded_windows_are_row_ranges() -> None:
 @pytest.mark.slow
 def test_default_scorer_on_the_nab_dev_subset() -> None:
     """The whole benchmark (201,395 rows) in a few seconds; the figures are in the report."""
-    if not BENCH.exists():
-        pytest.skip(f"NAB benchmark data not found at {BENCH} (it sits beside the repository in CI)")
+    require_path(BENCH, "NAB benchmark data")
     report = evaluate_nab(BENCH / "data", BENCH / "windows.json")
     standard = report.optimised[0]
     assert standard.profile == "standard"
