@@ -39,7 +39,7 @@ def bin_counts(edges: FloatArray, values: FloatArray) -> npt.NDArray[np.int64]:
     """
     if edges.size <= _BROADCAST_EDGES:
         # Binary search on random values mispredicts branches; counting the edges
-        # at or below each value in one vectorised comparison is ~2.5x faster here.
+        # at or below each value in one vectorised comparison is faster for a few dozen edges.
         index = (edges[:, None] <= values[None, :]).sum(axis=0)
     else:
         index = np.searchsorted(edges, values, side="right")

@@ -84,7 +84,7 @@ class ADWIN(StreamDetector):
 
     Speed: :meth:`update` runs in Python, about 0.5 M values/s, ten times slower than river's
     compiled ADWIN; :meth:`update_many` overtakes river from about a thousand values per call
-    and reaches 10-15 M values/s on long arrays (``python -m bench.adwin_kswin``).
+    and reaches 8-16 M values/s on 1M-value arrays (``python -m bench --only adwin_kswin``).
 
     Examples
     --------
