@@ -161,6 +161,10 @@ class IngestLog:
             raise LogOverloaded(f"{self.max_pending} requests are already waiting for the ingest log") from None
         return future
 
+    def append_batches(self, digest: str, batches: Sequence[Batch]) -> Future[AppendResult]:
+        """Encode ``batches`` and :meth:`append` them: what every ingest path calls."""
+        return self.append(digest, sum(len(b) for b in batches), encode_entry(batches), batches)
+
     def _run(self) -> None:
         while True:
             first = self._queue.get()

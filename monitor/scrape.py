@@ -27,7 +27,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import TimeoutError as FutureTimeout
 
 import httpx
 import numpy as np
@@ -36,7 +35,7 @@ from prometheus_client.registry import Collector
 
 from collectors.gpu import EXTENSION_PREFIX, GpuMetric, GpuSample, parse_dcgm
 from collectors.records import MetricBatch
-from monitor.ingest_log import IngestLog, LogOverloaded, encode_entry
+from monitor.ingest_log import IngestLog, LogOverloaded
 from monitor.stats import IngestStats
 
 __all__ = ["SIGNAL", "DcgmScraper", "samples_to_metric_batch"]
@@ -231,13 +230,15 @@ class DcgmScraper(Collector):
     def _append(self, target: str, now: float, batch: MetricBatch) -> None:
         digest = hashlib.sha256(f"{SIGNAL}\0{target}\0{now!r}".encode()).hexdigest()
         try:
-            future = self.log.append(digest, len(batch), encode_entry([batch]), [batch])
+            future = self.log.append_batches(digest, [batch])
         except LogOverloaded:
             self.stats.reject(SIGNAL, "overloaded", len(batch))
             return
         try:
-            future.result(timeout=30)
-        except (FutureTimeout, Exception):
+            # No timeout: the writer resolves every future (committed or failed), and a
+            # timed-out wait would count as lost points that may still be committed.
+            future.result()
+        except Exception:
             self.stats.reject(SIGNAL, "store_unavailable", len(batch))
             return
         self.stats.accept(SIGNAL, len(batch))

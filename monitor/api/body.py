@@ -11,7 +11,7 @@ from fastapi import Request
 from collectors.errors import DecodeError, PayloadTooLarge
 from collectors.records import Batch
 from monitor.api.runtime import Runtime
-from monitor.ingest_log import LogOverloaded, encode_entry
+from monitor.ingest_log import LogOverloaded
 
 __all__ = ["Unavailable", "commit_batches", "read_capped"]
 
@@ -44,16 +44,15 @@ async def read_capped(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def commit_batches(runtime: Runtime, signal: str, body: bytes, batches: Sequence[Batch], records: int) -> bool:
+async def commit_batches(runtime: Runtime, signal: str, body: bytes, batches: Sequence[Batch]) -> bool:
     """Durably append ``batches``; returns True when this exact request was already logged.
 
     The digest of the decoded request identifies a retry of a request whose
     response was lost, so it is acknowledged again without being stored twice.
     """
     digest = hashlib.sha256(signal.encode() + b"\0" + body).hexdigest()
-    payload = encode_entry(batches)
     try:
-        future = runtime.log.append(digest, records, payload, batches)
+        future = runtime.log.append_batches(digest, batches)
     except LogOverloaded as exc:
         raise Unavailable(str(exc), retry_after=1, reason="overloaded") from None
     try:

@@ -54,7 +54,7 @@ async def post_events(
         # The query names the model of an Arrow body, so it is part of what identifies a retry.
         identity = f"{media}\0{result.model}\0{result.version}\0".encode()
         try:
-            await commit_batches(runtime, SIGNAL, identity + body, [result.batch], result.accepted)
+            await commit_batches(runtime, SIGNAL, identity + body, [result.batch])
         except Unavailable as exc:
             runtime.stats.reject(SIGNAL, exc.reason, result.accepted + rejected)
             error = {"field": None, "reason": exc.reason, "message": exc.message}

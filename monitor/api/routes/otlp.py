@@ -61,7 +61,7 @@ async def _commit(
     if not batches:
         return None
     try:
-        await commit_batches(runtime, signal, body, batches, records)
+        await commit_batches(runtime, signal, body, batches)
     except Unavailable as exc:
         runtime.stats.reject(signal, exc.reason, records)
         return _error(503, exc.message, encoding, headers={"Retry-After": str(exc.retry_after)})
