@@ -51,6 +51,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import NamedTuple
 
+import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
 
 from collectors.records import MetricBatch
@@ -321,9 +322,11 @@ def from_otlp_metrics(batch: MetricBatch) -> GpuDecodeResult:
     """
     rows: list[tuple[str, float, float, dict[str, object]]] = []
     gpus: dict[tuple[str, str], dict[str, object]] = {}  # (host, hw.id) → that GPU's attributes
-    for name, stamp, value, raw in zip(batch.names, batch.timestamps, batch.values, batch.attributes, strict=True):
-        if not str(name).startswith(("hw.", EXTENSION_PREFIX)):
-            continue
+    # Most points of a metric batch are not GPU telemetry: select the GPU ones column-wise.
+    names = batch.names.astype(str)
+    selected = np.flatnonzero(np.char.startswith(names, "hw.") | np.char.startswith(names, EXTENSION_PREFIX))
+    for i in selected.tolist():
+        name, stamp, value, raw = names[i], batch.timestamps[i], batch.values[i], batch.attributes[i]
         attrs = json.loads(raw)
         rows.append((str(name), float(stamp), float(value), attrs))
         hw_id = _text(attrs.get("hw.id"))
