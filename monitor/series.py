@@ -30,11 +30,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from sqlalchemy import Connection, case, delete
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -57,14 +57,6 @@ class Bucket:
     max: float
     last: float
     last_t: float
-
-    def add(self, t: float, value: float) -> None:
-        self.count += 1
-        self.sum += value
-        self.min = min(self.min, value)
-        self.max = max(self.max, value)
-        if t >= self.last_t:
-            self.last, self.last_t = value, t
 
     def copy(self) -> Bucket:
         return dataclasses.replace(self)
@@ -112,23 +104,49 @@ class SeriesRollup:
         self._closed: list[Bucket] = []
 
     def add(self, name: str, labels: str, t: float, value: float) -> None:
-        key = (name, labels)
-        start = math.floor(t / self.resolution) * self.resolution
-        buckets = self.open.get(key)
-        if buckets is None:
-            buckets = self.open[key] = {}
-        bucket = buckets.get(start)
-        if bucket is None:
-            buckets[start] = Bucket(name, labels, self.resolution, float(start), 1, value, value, value, value, t)
-        else:
-            bucket.add(t, value)
-        if t > self.watermarks.get(key, -math.inf):
-            self.watermarks[key] = t
-        self._close_before(key, self.watermarks[key])
+        """Add one point (a batch of one)."""
+        self.add_many([name], [labels], [t], [value])
 
-    def add_many(self, names: Iterable[str], labels: Iterable[str], stamps: Iterable[float], values: Iterable[float]) -> None:
-        for name, attrs, t, value in zip(names, labels, stamps, values, strict=True):
-            self.add(str(name), str(attrs), float(t), float(value))
+    def add_many(self, names: npt.ArrayLike, labels: npt.ArrayLike, stamps: npt.ArrayLike, values: npt.ArrayLike) -> None:
+        """Add a batch of points: reduced per (series, bucket) with numpy, then merged per group.
+
+        Buckets close once the whole batch is in, against each series' new watermark.
+        """
+        t = np.asarray(stamps, dtype=np.float64)
+        v = np.asarray(values, dtype=np.float64)
+        if t.size == 0:
+            return
+        name_values, name_of = np.unique(np.asarray(names).astype(str), return_inverse=True)
+        label_values, label_of = np.unique(np.asarray(labels).astype(str), return_inverse=True)
+        series_of = name_of * label_values.size + label_of  # one code per (name, labels)
+        starts = np.floor(t / self.resolution) * self.resolution
+        # Sorted by series, then bucket, then time (stable: equal times keep input order).
+        order = np.lexsort((t, starts, series_of))
+        t, v, starts, series_of = t[order], v[order], starts[order], series_of[order]
+        first = np.flatnonzero(np.r_[True, (series_of[1:] != series_of[:-1]) | (starts[1:] != starts[:-1])])
+        last = np.r_[first[1:], t.size] - 1
+        counts = np.diff(np.r_[first, t.size])
+        sums = np.add.reduceat(v, first)
+        mins = np.minimum.reduceat(v, first)
+        maxs = np.maximum.reduceat(v, first)
+        touched: set[tuple[str, str]] = set()
+        for g, i in enumerate(first.tolist()):
+            code = int(series_of[i])
+            name, attrs = str(name_values[code // label_values.size]), str(label_values[code % label_values.size])
+            key = (name, attrs)
+            j = int(last[g])
+            group = Bucket(
+                name, attrs, self.resolution, float(starts[i]), int(counts[g]), float(sums[g]),
+                float(mins[g]), float(maxs[g]), float(v[j]), float(t[j]),
+            )  # fmt: skip
+            buckets = self.open.setdefault(key, {})
+            previous = buckets.get(group.start)
+            buckets[group.start] = group if previous is None else merge_buckets(previous, group)
+            if group.last_t > self.watermarks.get(key, -math.inf):
+                self.watermarks[key] = group.last_t
+            touched.add(key)
+        for key in touched:
+            self._close_before(key, self.watermarks[key])
 
     def close_due(self, now: float) -> int:
         """Close every bucket whose end plus the lateness is before ``now``; returns how many."""
@@ -168,7 +186,7 @@ class SeriesRollup:
             "resolution": self.resolution,
             "names": [b.name for b in buckets],
             "labels": [b.labels for b in buckets],
-            "closed": np.array([i >= len(buckets) - len(self._closed) for i in range(len(buckets))], dtype=bool),
+            "closed": np.arange(len(buckets)) >= len(buckets) - len(self._closed),
             "start": np.array([b.start for b in buckets], dtype=np.float64),
             "count": np.array([b.count for b in buckets], dtype=np.int64),
             "sum": np.array([b.sum for b in buckets], dtype=np.float64),
