@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from detectors.streaming._checks import check_int, check_real, finite_value
-from detectors.streaming._chunked import ChunkedDetector
-from detectors.streaming._kernels import estimate_reference
+from detectors.streaming._checks import check_real, finite_value
+from detectors.streaming._reference import ReferenceChart
 
 __all__ = ["CUSUM"]
 
@@ -18,7 +17,7 @@ __all__ = ["CUSUM"]
 _BLOCK = 4096
 
 
-class CUSUM(ChunkedDetector):
+class CUSUM(ReferenceChart):
     r"""Two-sided tabular CUSUM chart for a shift in the mean of a series.
 
     Values are standardised against a reference, :math:`z = (x - \mu_0) / \sigma_0`, and two
@@ -103,11 +102,7 @@ class CUSUM(ChunkedDetector):
     ) -> None:
         check_real("k", k, low=0.0)
         check_real("h", h, low=0.0, low_open=True)
-        if mean is not None:
-            check_real("mean", mean)
-        if std is not None:
-            check_real("std", std, low=0.0, low_open=True)
-        check_int("warm_up", warm_up, 2)
+        self._check_reference(mean, std, warm_up)
         self.k = k
         self.h = h
         self.mean = mean
@@ -116,9 +111,7 @@ class CUSUM(ChunkedDetector):
         super().__init__()
 
     def _reset(self) -> None:
-        self._warm: list[float] = []  # values collected towards the reference estimate
-        self._ready = self.mean is not None and self.std is not None
-        self._mu, self._sigma = estimate_reference([], self.mean, self.std) if self._ready else (0.0, 1.0)
+        self._reset_reference()
         self._pos = 0  # steps into the current rebasing block
         self._up_sum, self._up_min = 0.0, 0.0  # C and min(0, C...) of the upper statistic
         self._low_sum, self._low_min = 0.0, 0.0
@@ -132,11 +125,6 @@ class CUSUM(ChunkedDetector):
     def lower(self) -> float:
         """Current downward statistic :math:`S^-` (alarm when above ``h``)."""
         return self._low_sum - self._low_min
-
-    @property
-    def reference(self) -> tuple[float, float] | None:
-        """The frozen ``(mean, std)``, or ``None`` while warming up."""
-        return (self._mu, self._sigma) if self._ready else None
 
     def update(self, x: float) -> None:
         """Consume one value and set :attr:`drift_detected`."""
@@ -158,12 +146,6 @@ class CUSUM(ChunkedDetector):
             self._reset()
 
     # -- internals ------------------------------------------------------------------------------
-    def _collect(self, values: list[float]) -> None:
-        self._warm.extend(values)
-        if len(self._warm) == self.warm_up:
-            self._mu, self._sigma = estimate_reference(self._warm, self.mean, self.std)
-            self._warm, self._ready = [], True
-
     def _rebase(self) -> None:
         self._up_sum, self._up_min = self._up_sum - self._up_min, 0.0
         self._low_sum, self._low_min = self._low_sum - self._low_min, 0.0
@@ -171,10 +153,7 @@ class CUSUM(ChunkedDetector):
 
     def _advance(self, chunk: npt.NDArray[np.float64]) -> int:
         """Consume ``chunk``; return the offset of its first alarm (state then reset) or -1."""
-        start = 0
-        if not self._ready:
-            start = min(chunk.size, self.warm_up - len(self._warm))
-            self._collect(chunk[:start].tolist())
+        start = self._take_warm_up(chunk)
         with np.errstate(over="ignore", invalid="ignore"):
             z = (chunk[start:] - self._mu) / self._sigma
             i = 0

@@ -7,9 +7,9 @@ import functools
 import numpy as np
 import numpy.typing as npt
 
-from detectors.streaming._checks import check_int, check_real, finite_value
-from detectors.streaming._chunked import ChunkedDetector
-from detectors.streaming._kernels import FadeState, Fading, estimate_reference, fading, geometric_table
+from detectors.streaming._checks import check_real, finite_value
+from detectors.streaming._kernels import FadeState, Fading, fading, geometric_table
+from detectors.streaming._reference import ReferenceChart
 
 __all__ = ["EWMA"]
 
@@ -27,7 +27,7 @@ def _limits(lam: float, width: float) -> npt.NDArray[np.float64]:
     return limits
 
 
-class EWMA(ChunkedDetector):
+class EWMA(ReferenceChart):
     r"""Exponentially weighted moving average (EWMA) chart for a shift in the mean.
 
     Values are standardised against a reference, :math:`u = (x - \mu_0) / \sigma_0`, smoothed as
@@ -107,11 +107,7 @@ class EWMA(ChunkedDetector):
     ) -> None:
         check_real("lam", lam, low=0.0, high=1.0, low_open=True)
         check_real("L", L, low=0.0, low_open=True)
-        if mean is not None:
-            check_real("mean", mean)
-        if std is not None:
-            check_real("std", std, low=0.0, low_open=True)
-        check_int("warm_up", warm_up, 2)
+        self._check_reference(mean, std, warm_up)
         self.lam = lam
         self.L = L
         self.mean = mean
@@ -120,9 +116,7 @@ class EWMA(ChunkedDetector):
         super().__init__()
 
     def _reset(self) -> None:
-        self._warm: list[float] = []
-        self._ready = self.mean is not None and self.std is not None
-        self._mu, self._sigma = estimate_reference([], self.mean, self.std) if self._ready else (0.0, 1.0)
+        self._reset_reference()
         self._t = 0  # values monitored since the reference was fixed
         self._z: FadeState = Fading.start()
 
@@ -130,11 +124,6 @@ class EWMA(ChunkedDetector):
     def average(self) -> float:
         """Current smoothed value :math:`z_t`, in reference standard deviations."""
         return self._z[2]
-
-    @property
-    def reference(self) -> tuple[float, float] | None:
-        """The frozen ``(mean, std)``, or ``None`` while warming up."""
-        return (self._mu, self._sigma) if self._ready else None
 
     def update(self, x: float) -> None:
         """Consume one value and set :attr:`drift_detected`."""
@@ -151,18 +140,9 @@ class EWMA(ChunkedDetector):
             self.drift_detected = True
             self._reset()
 
-    def _collect(self, values: list[float]) -> None:
-        self._warm.extend(values)
-        if len(self._warm) == self.warm_up:
-            self._mu, self._sigma = estimate_reference(self._warm, self.mean, self.std)
-            self._warm, self._ready = [], True
-
     def _advance(self, chunk: npt.NDArray[np.float64]) -> int:
         """Consume ``chunk``; return the offset of its first alarm (state then reset) or -1."""
-        start = 0
-        if not self._ready:
-            start = min(chunk.size, self.warm_up - len(self._warm))
-            self._collect(chunk[:start].tolist())
+        start = self._take_warm_up(chunk)
         if start == chunk.size:
             return -1
         lam = float(self.lam)
