@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from monitor.scenario import sample_applicants
 from monitor.settings import Settings
 from support import ROOT, ServerThread, free_port, require_path
 
@@ -91,7 +92,7 @@ def test_help_on_every_command() -> None:
 def test_demo_shows_drift_on_the_canary_within_one_window() -> None:
     port = free_port()
     demo = subprocess.Popen(
-        [sys.executable, "-m", "monitor", "demo", "--port", str(port), "--window", "3", "--duration", "40"],
+        [sys.executable, "-m", "monitor", "demo", "--port", str(port), "--speed", "1000", "--rate", "200", "--duration", "40"],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -110,14 +111,8 @@ def test_demo_shows_drift_on_the_canary_within_one_window() -> None:
             drifting = {r["feature"] for r in report.get("results", []) if r["drift_detected"]}
         assert {"income", "employment"} <= drifting
         stable = httpx.get(f"{api}/api/v1/models/credit-risk/drift", params={"version": "v1"}, timeout=5).json()
-        assert {r["feature"] for r in stable["results"]} == {
-            "income",
-            "age",
-            "debt_ratio",
-            "credit_lines",
-            "employment",
-            "region",
-        }
+        assert {r["feature"] for r in stable["results"]} == set(sample_applicants(np.random.default_rng(0), 1, drifted=False))
+        assert not [r["feature"] for r in stable["results"] if r["drift_detected"]]
     finally:
         demo.send_signal(2)
         output, _ = demo.communicate(timeout=60)
