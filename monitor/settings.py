@@ -72,6 +72,19 @@ class Settings(BaseSettings):
         30 * 86400.0, gt=0, description="How long rolled-up metric buckets are kept, by bucket start time."
     )
 
+    # -- limits --
+    max_records_per_request: int = Field(
+        100_000, ge=1, description="Most log records, events or metric points one ingest request may carry."
+    )
+    max_models: int = Field(1000, ge=1, description="Most distinct models; events for a further model are refused.")
+    max_versions_per_model: int = Field(50, ge=1, description="Most versions per model; further versions are refused.")
+    max_features_per_model: int = Field(
+        1000, ge=1, description="Most distinct feature names per model (all versions); events adding more are refused."
+    )
+    max_series_per_metric: int = Field(
+        10_000, ge=1, description="Most label sets per metric name; points of further label sets are refused."
+    )
+
     ingest_token: SecretStr | None = Field(None, description="Bearer token required by ingest endpoints when set.")
     admin_token: SecretStr | None = Field(None, description="Bearer token required by write endpoints when set.")
     read_token: SecretStr | None = Field(

@@ -10,6 +10,7 @@ from sqlalchemy import Engine, select
 
 from monitor.ingest_log import IngestLog
 from monitor.kinds import KindRegistry
+from monitor.limits import CardinalityGuard, Limits
 from monitor.metrics import DriftlineCollector
 from monitor.pipeline import Pipeline
 from monitor.references import Profile, ReferenceStore, profile_from_dict, profile_kind
@@ -33,6 +34,7 @@ class Runtime:
     references: ReferenceStore
     kinds: KindRegistry
     stats: IngestStats
+    guard: CardinalityGuard
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
     scraper: DcgmScraper | None = None
 
@@ -44,7 +46,15 @@ class Runtime:
         kinds = KindRegistry()
         stats = IngestStats()
         pipeline = Pipeline(engine, log, reference_store, kinds, settings)
-        runtime = Runtime(settings, engine, log, pipeline, reference_store, kinds, stats)
+        guard = CardinalityGuard(
+            Limits(
+                max_models=settings.max_models,
+                max_versions_per_model=settings.max_versions_per_model,
+                max_features_per_model=settings.max_features_per_model,
+                max_series_per_metric=settings.max_series_per_metric,
+            )
+        )
+        runtime = Runtime(settings, engine, log, pipeline, reference_store, kinds, stats, guard)
         runtime.registry.register(DriftlineCollector(pipeline, stats, log, gpu_stale_seconds=settings.gpu_stale_seconds))
         if settings.dcgm_targets:
             runtime.scraper = DcgmScraper(
@@ -62,6 +72,7 @@ class Runtime:
         self._load_references()
         self.log.start()
         self.pipeline.start()
+        self.guard.seed(self.engine)  # after the replay, so what the log held is in the tables
         if self.scraper is not None:
             self.scraper.start()
 

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from collectors.columnar import ARROW_MEDIA_TYPE, ColumnError, decode_arrow, decode_json
 from collectors.errors import DecodeError, UnsupportedMediaType
 from collectors.otlp import decompress
+from monitor.api.admission import records_over_limit
 from monitor.api.body import Unavailable, commit_batches, read_capped
 from monitor.api.deps import IngestAuth, RuntimeDep
 
@@ -50,7 +51,17 @@ async def post_events(
         runtime.stats.reject(SIGNAL, exc.reason)
         return _refuse(exc)
     rejected = sum(result.rejected.values())
+    too_many = records_over_limit(runtime, result.accepted + rejected, "events")
+    if too_many is not None:
+        runtime.stats.reject(SIGNAL, "too_many_records")
+        return _answer(413, 0, 0, [{"field": None, "reason": "too_many_records", "message": too_many}])
     if result.batch is not None:
+        refusal = runtime.guard.admit_model(result.model, result.version, result.batch.features)
+        if refusal is not None:
+            runtime.stats.reject(SIGNAL, refusal.reason, result.accepted + rejected)
+            return _answer(
+                422, 0, result.accepted + rejected, [{"field": "model", "reason": refusal.reason, "message": refusal.message}]
+            )
         # The query names the model of an Arrow body, so it is part of what identifies a retry.
         identity = f"{media}\0{result.model}\0{result.version}\0".encode()
         try:

@@ -116,6 +116,9 @@ async def put_reference(model: str, version: str, request: Request, runtime: Run
         rows, profiles = await run_in_threadpool(build)
     except TableFormatError as exc:
         raise HTTPException(422, str(exc)) from None
+    refusal = runtime.guard.admit_model(model, version, profiles)
+    if refusal is not None:
+        raise HTTPException(422, refusal.message)
     await run_in_threadpool(_store_reference, runtime, model, version, profiles)
     runtime.references.set(model, version, profiles)
     runtime.kinds.replace(model, version, {name: profile_kind(p) for name, p in profiles.items()})

@@ -23,6 +23,7 @@ from collectors.otlp import (
 )
 from collectors.otlp._json import parse_json
 from collectors.records import Batch
+from monitor.api.admission import admit_logs, admit_metrics, records_over_limit
 from monitor.api.body import Unavailable, commit_batches, read_capped
 from monitor.api.deps import IngestAuth, RuntimeDep
 from monitor.api.runtime import Runtime
@@ -80,6 +81,11 @@ async def export_logs(request: Request, runtime: RuntimeDep) -> Response:
     except DecodeError as exc:
         runtime.stats.reject("logs", exc.reason)
         return _error(exc.status, exc.message, encoding)
+    too_many = records_over_limit(runtime, result.accepted + sum(result.rejected.values()), "log records")
+    if too_many is not None:
+        runtime.stats.reject("logs", "too_many_records")
+        return _error(413, too_many, encoding)
+    admit_logs(runtime, result)
     failure = await _commit(runtime, "logs", body, result.batches, result.accepted, encoding)
     if failure is not None:
         return failure
@@ -108,6 +114,11 @@ async def export_metrics(request: Request, runtime: RuntimeDep) -> Response:
         runtime.stats.reject("metrics", exc.reason)
         return _error(exc.status, exc.message, encoding)
     result = decode_metrics(export)
+    too_many = records_over_limit(runtime, result.accepted + sum(result.rejected.values()), "data points")
+    if too_many is not None:
+        runtime.stats.reject("metrics", "too_many_records")
+        return _error(413, too_many, encoding)
+    admit_metrics(runtime, result)
     batches: list[Batch] = [result.batch] if result.batch is not None else []
     failure = await _commit(runtime, "metrics", body, batches, result.accepted, encoding)
     if failure is not None:
