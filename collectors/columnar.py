@@ -122,7 +122,8 @@ def _from_arrow(array: pa.Array | pa.ChunkedArray) -> _Values:
     if pa.types.is_null(kind_type):
         return _Values(np.zeros(n, dtype=np.int8), np.full(n, np.nan), None)
     if pa.types.is_integer(kind_type) or pa.types.is_floating(kind_type) or pa.types.is_decimal(kind_type):
-        numbers = np.asarray(array.cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+        # Unsafe: integers beyond 2**53 become the nearest float rather than an error.
+        numbers = np.asarray(array.cast(pa.float64(), safe=False).to_numpy(zero_copy_only=False), dtype=np.float64)
         codes = np.where(valid, _NUMERIC, _NULL).astype(np.int8)
         # A null reads back as NaN; keep NaN only where the value itself is NaN.
         return _Values(codes, numbers, None)
@@ -227,6 +228,8 @@ def decode_json(
         document = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ColumnError(None, f"body is not valid JSON: {exc}", reason="invalid_json", status=400) from None
+    except RecursionError:
+        raise ColumnError(None, "body is not valid JSON: nested too deeply", reason="invalid_json", status=400) from None
     if not isinstance(document, dict):
         raise ColumnError(None, f"body must be a JSON object of columns, got {type(document).__name__}", status=400)
     name = _model_name(document.get("model") or model)

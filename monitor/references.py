@@ -48,6 +48,8 @@ def read_table(data: bytes, content_type: str | None = None, *, filename: str | 
         raise
     except (pa.ArrowException, json.JSONDecodeError, UnicodeDecodeError, ValueError) as exc:
         raise TableFormatError(f"cannot read the reference as CSV, Parquet or JSON records: {exc}") from None
+    except RecursionError:
+        raise TableFormatError("cannot read the reference: JSON nested too deeply") from None
 
 
 def build_profiles(

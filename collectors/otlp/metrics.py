@@ -82,11 +82,14 @@ def decode_metrics(request: metrics_service_pb2.ExportMetricsServiceRequest) -> 
         resource = _attributes(resource_metrics.resource.attributes)
         for scope_metrics in resource_metrics.scope_metrics:
             for metric in scope_metrics.metrics:
-                if not metric.name:
-                    result.rejected["missing_metric_name"] += 1
-                    result.first_error = result.first_error or "every metric needs a non-empty name"
-                    continue
                 data = metric.WhichOneof("data")
+                if not metric.name:
+                    # Counted per data point, like every other rejection (an empty metric carries none).
+                    points = len(getattr(metric, data).data_points) if data else 0
+                    if points:
+                        result.rejected["missing_metric_name"] += points
+                        result.first_error = result.first_error or "every metric needs a non-empty name"
+                    continue
                 if data in ("gauge", "sum"):
                     for point in getattr(metric, data).data_points:
                         labels = {**resource, **_attributes(point.attributes)}
