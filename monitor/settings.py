@@ -85,8 +85,13 @@ class Settings(BaseSettings):
         10_000, ge=1, description="Most label sets per metric name; points of further label sets are refused."
     )
 
+    cors_origins: list[str] = Field(
+        [], description="Browser origins allowed to call the API cross-origin (CORS); none by default."
+    )
     ingest_token: SecretStr | None = Field(None, description="Bearer token required by ingest endpoints when set.")
-    admin_token: SecretStr | None = Field(None, description="Bearer token required by write endpoints when set.")
+    admin_token: SecretStr | None = Field(
+        None, description="Bearer token required by write endpoints when set; also accepted wherever another token is asked for."
+    )
     read_token: SecretStr | None = Field(
         None, description="Bearer token required by read endpoints, /metrics included, when set."
     )

@@ -6,9 +6,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from monitor.api.routes import events, health, models, otlp, series
 from monitor.api.runtime import Runtime
+from monitor.api.security import SecurityHeaders
 from monitor.settings import Settings
 
 __all__ = ["create_app"]
@@ -30,6 +32,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Driftline", version="0.1.0", lifespan=lifespan, summary="Drift and health monitoring for models in production."
     )
     app.state.runtime = runtime
+    if runtime.settings.cors_origins:  # off unless origins are named
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=runtime.settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Content-Encoding"],
+        )
+    app.add_middleware(SecurityHeaders)
     app.include_router(otlp.router)
     app.include_router(events.router)
     app.include_router(models.router)
