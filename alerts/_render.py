@@ -8,14 +8,15 @@ labels and annotations but cannot reach Python internals.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from pydantic import AfterValidator
 
 from alerts.model import Alert
 
-__all__ = ["Template", "alert_document", "rfc3339"]
+__all__ = ["Template", "TemplateStr", "alert_document", "rfc3339"]
 
 _ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
 
@@ -83,3 +84,14 @@ class Template:
     def render(self, alert: Alert) -> str:
         doc = alert_document(alert)
         return self._template.render(alert=doc, labels=doc["labels"], annotations=doc["annotations"])
+
+
+def _check_template(source: str) -> str:
+    error = Template.check(source)
+    if error is not None:
+        raise ValueError(f"template syntax error: {error}")
+    return source
+
+
+TemplateStr = Annotated[str, AfterValidator(_check_template)]
+"""A spec field holding a template: its syntax is checked when the config is validated."""

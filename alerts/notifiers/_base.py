@@ -21,10 +21,10 @@ class HttpNotifier:
     notification for the next start.
     """
 
-    def __init__(self, name: str, *, timeout_s: float, verify: bool | str = True) -> None:
+    def __init__(self, name: str, *, timeout_s: float) -> None:
         self.name = name
         self.timeout_s = timeout_s
-        self._client = httpx.Client(timeout=httpx.Timeout(timeout_s), follow_redirects=False, verify=verify)
+        self._client = httpx.Client(timeout=httpx.Timeout(timeout_s), follow_redirects=False)
         self._closed = threading.Event()
 
     def _post(self, url: str, content: bytes, headers: Mapping[str, str]) -> Result:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from pydantic import Field, HttpUrl, SecretStr
@@ -108,6 +109,5 @@ class PagerDutyNotifier(HttpNotifier):
             body = json.dumps(event(alert, self._routing_key.get_secret_value(), source=self.source)).encode()
             result = self._post(self.url, body, {"content-type": "application/json"})
             if not result.ok:
-                detail = f"alert {i + 1} of {len(batch.alerts)} ({alert.fingerprint}): {result.detail}"
-                return Result(False, result.retryable, detail, result.status_code, result.retry_after)
+                return replace(result, detail=f"alert {i + 1} of {len(batch.alerts)} ({alert.fingerprint}): {result.detail}")
         return result
