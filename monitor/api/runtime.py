@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine, select
 
+from monitor.gate import Gate, attach_gate
 from monitor.ingest_log import IngestLog
 from monitor.kinds import KindRegistry
 from monitor.metrics import DriftlineCollector
@@ -35,6 +36,7 @@ class Runtime:
     stats: IngestStats
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
     scraper: DcgmScraper | None = None
+    gate: Gate | None = None
 
     @staticmethod
     def build(settings: Settings) -> Runtime:
@@ -46,6 +48,7 @@ class Runtime:
         pipeline = Pipeline(engine, log, reference_store, kinds, settings)
         runtime = Runtime(settings, engine, log, pipeline, reference_store, kinds, stats)
         runtime.registry.register(DriftlineCollector(pipeline, stats, log, gpu_stale_seconds=settings.gpu_stale_seconds))
+        runtime.gate = attach_gate(settings, pipeline, runtime.registry)
         if settings.dcgm_targets:
             runtime.scraper = DcgmScraper(
                 settings.dcgm_targets,
