@@ -92,4 +92,6 @@ def attempt(
         return Result(ok=False, retryable=True, detail=f"timeout: {type(exc).__name__}")
     except httpx.TransportError as exc:
         return Result(ok=False, retryable=True, detail=f"connection error: {type(exc).__name__}: {exc}")
+    except httpx.HTTPError as exc:  # e.g. an undecodable response body: the outcome is unknown, so try again
+        return Result(ok=False, retryable=True, detail=f"bad response: {type(exc).__name__}: {exc}")
     return classify(response)

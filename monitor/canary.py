@@ -89,19 +89,29 @@ class Rows:
 
 
 class CanarySamples:
-    """The newest ``capacity`` rows of every (model, version); thread-safe.
+    """The newest ``capacity`` rows of the ``max_versions`` most recently fed (model, version) pairs.
 
-    >>> samples = CanarySamples(capacity=3)
-    >>> samples.add_rows("m", "v1", Rows(np.arange(5.0), np.zeros(5), np.zeros(5), np.zeros(5), np.full(5, None)))
+    Thread-safe: the pipeline thread adds, request threads read.
+
+    >>> def rows(n):
+    ...     return Rows(np.arange(float(n)), np.zeros(n), np.zeros(n), np.zeros(n), np.full(n, None))
+    >>> samples = CanarySamples(capacity=3, max_versions=2)
+    >>> samples.add_rows("m", "v1", rows(5))
     >>> samples.rows("m", "v1").t.tolist(), samples.versions("m")
     ([2.0, 3.0, 4.0], {'v1': 3})
+    >>> samples.add_rows("m", "v2", rows(1)); samples.add_rows("m", "v3", rows(1))
+    >>> sorted(samples.versions("m"))  # v1 was fed least recently
+    ['v2', 'v3']
     """
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, max_versions: int = 256) -> None:
         if capacity < 1:
             raise ValueError(f"capacity must be at least 1, got {capacity}")
+        if max_versions < 1:
+            raise ValueError(f"max_versions must be at least 1, got {max_versions}")
         self.capacity = capacity
-        self._rows: dict[tuple[str, str], Rows] = {}
+        self.max_versions = max_versions
+        self._rows: dict[tuple[str, str], Rows] = {}  # least recently fed first
         self._lock = threading.Lock()
 
     def add(self, batch: InferenceBatch) -> None:
@@ -116,10 +126,12 @@ class CanarySamples:
 
     def add_rows(self, model: str, version: str, rows: Rows) -> None:
         with self._lock:
-            old = self._rows.get((model, version))
+            old = self._rows.pop((model, version), None)
             if old is not None:
                 rows = old.concat(rows)
             self._rows[(model, version)] = rows.newest(self.capacity)
+            while len(self._rows) > self.max_versions:  # forget the versions fed least recently
+                del self._rows[next(iter(self._rows))]
 
     def rows(self, model: str, version: str) -> Rows:
         with self._lock:

@@ -28,7 +28,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -84,18 +84,29 @@ class _Hysteresis:
     passes: int = 0
 
 
-@dataclass(eq=False)  # identity-hashed: it is registered as a Prometheus collector
 class Gate:
-    """Evaluates versions from the running server's evidence; see the module docstring."""
+    """Evaluates versions from the running server's evidence; see the module docstring.
 
-    settings: Settings
-    samples: CanarySamples
-    latest_results: Callable[[], dict[tuple[str, str], list[FeatureDrift]]]
-    clock: Callable[[], float] = time.time
-    _state: dict[tuple[str, str], _Hysteresis] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    _verdicts: Counter[tuple[str, str, str]] = field(default_factory=Counter)
-    _rejected: Counter[str] = field(default_factory=Counter)
+    ``latest_results`` is the pipeline's view of the newest drift result per
+    (model, version); ``samples`` the recent rows the pipeline feeds.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        samples: CanarySamples,
+        latest_results: Callable[[], dict[tuple[str, str], list[FeatureDrift]]],
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.samples = samples
+        self.latest_results = latest_results
+        self.clock = clock
+        self._state: dict[tuple[str, str], _Hysteresis] = {}
+        self._verdicts: Counter[tuple[str, str, str]] = Counter()
+        self._rejected: Counter[str] = Counter()
+        self._lock = threading.Lock()
 
     def evaluate(self, model: str, version: str, read_series: SeriesReader, baseline: str | None = None) -> GateDecision:
         """Gather the evidence, decide, and apply hysteresis (each call counts as one evaluation)."""

@@ -28,9 +28,13 @@ class HttpNotifier:
         self._closed = threading.Event()
 
     def _post(self, url: str, content: bytes, headers: Mapping[str, str]) -> Result:
+        shut_down = Result(ok=False, retryable=True, detail=f"notifier {self.name!r} is shut down")
         if self._closed.is_set():
-            return Result(ok=False, retryable=True, detail=f"notifier {self.name!r} is shut down")
-        return attempt(self._client, "POST", url, content=content, headers=headers)
+            return shut_down
+        try:
+            return attempt(self._client, "POST", url, content=content, headers=headers)
+        except RuntimeError:  # the client was closed by a concurrent shutdown()
+            return shut_down
 
     def shutdown(self) -> None:
         self._closed.set()
