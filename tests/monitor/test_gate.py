@@ -15,12 +15,21 @@ from support import ServerThread, inference, log_record, logs_request, scrape, w
 
 PROTOBUF = {"Content-Type": "application/x-protobuf"}
 T0 = time.time() - 600
+ANOMALY = "driftline.anomaly.score"
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
     url = f"sqlite:///{tmp_path_factory.mktemp('gate') / 'driftline.db'}"
-    settings = Settings(db_url=url, port=0, gate_min_samples=200, gate_sample_size=1000, gate_recover_after=3)  # type: ignore[arg-type]
+    settings = Settings(
+        db_url=url,
+        port=0,
+        gate_min_samples=200,
+        gate_sample_size=1000,
+        gate_recover_after=3,
+        gate_anomaly_series=ANOMALY,
+        gate_anomaly_threshold=0.9,
+    )  # type: ignore[call-arg]
     with ServerThread(settings) as running:
         yield running
 
@@ -100,7 +109,13 @@ def test_pass_when_canary_matches_stable(server: ServerThread) -> None:
     assert body["ok"] is True, body["reasons"]
     assert body["score"] == 1.0
     assert body["baseline"] == "v1"
-    assert statuses(body) == {"canary:score": "pass", "canary:prediction": "pass", "canary:latency": "pass", "drift": "skip"}
+    assert statuses(body) == {
+        "canary:score": "pass",
+        "canary:prediction": "pass",
+        "canary:latency": "pass",
+        "drift": "skip",
+        "anomaly": "skip",  # no anomaly scores for this model
+    }
     answer = flagger(server, "calm", "v2")
     assert answer.status_code == 200
     assert answer.json()["ok"] is True
@@ -112,7 +127,13 @@ def test_fail_when_canary_scores_shift_and_it_is_slower(server: ServerThread) ->
     send(server, "shift", "v2", 600, seed=6, score_mean=0.45, latency_s=0.035, deny_share=0.5)
     body = gate(server, "shift", version="v2")
     assert body["ok"] is False
-    assert statuses(body) == {"canary:score": "fail", "canary:prediction": "fail", "canary:latency": "fail", "drift": "skip"}
+    assert statuses(body) == {
+        "canary:score": "fail",
+        "canary:prediction": "fail",
+        "canary:latency": "fail",
+        "drift": "skip",
+        "anomaly": "skip",
+    }
     assert body["score"] == 0.0
     assert body["reasons"][0].startswith("fail canary:score: KS D=")
     latency = next(c for c in body["checks"] if c["name"] == "canary:latency")
@@ -162,8 +183,9 @@ def test_quality_series_compares_canary_with_stable(server: ServerThread) -> Non
     send(server, "quality", "v1", 600, seed=14)
     send(server, "quality", "v2", 600, seed=15)
     now = time.time()
-    export_quality(
+    export_gauge(
         server.url,
+        "driftline.model.quality",
         [
             ({"model": "quality", "version": "v1", "metric": "accuracy"}, now - 30, 0.91),
             ({"model": "quality", "version": "v2", "metric": "accuracy"}, now - 30, 0.84),
@@ -179,8 +201,8 @@ def test_quality_series_compares_canary_with_stable(server: ServerThread) -> Non
     assert "fail quality:accuracy: accuracy 0.84 vs stable 0.91 (allowed loss 0.02)" in body["reasons"]
 
 
-def export_quality(url: str, points: list[tuple[dict[str, Any], float, float]]) -> None:
-    """Quality points as OTLP gauge ``driftline.model.quality`` through the SDK's exporter."""
+def export_gauge(url: str, name: str, points: list[tuple[dict[str, Any], float, float]]) -> None:
+    """Points of gauge ``name`` through the OpenTelemetry SDK's OTLP exporter."""
     from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
     from opentelemetry.sdk.metrics.export import (
         Gauge,
@@ -195,7 +217,7 @@ def export_quality(url: str, points: list[tuple[dict[str, Any], float, float]]) 
     from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
     data = [NumberDataPoint(attributes=a, start_time_unix_nano=0, time_unix_nano=int(t * 1e9), value=v) for a, t, v in points]
-    metric = Metric(name="driftline.model.quality", description="", unit="1", data=Gauge(data_points=data))
+    metric = Metric(name=name, description="", unit="1", data=Gauge(data_points=data))
     scope = ScopeMetrics(scope=InstrumentationScope("test"), metrics=[metric], schema_url="")
     exporter = OTLPMetricExporter(endpoint=f"{url}/v1/metrics")
     try:
@@ -203,6 +225,29 @@ def export_quality(url: str, points: list[tuple[dict[str, Any], float, float]]) 
         assert result is MetricExportResult.SUCCESS
     finally:
         exporter.shutdown()
+
+
+def test_anomaly_series_fails_the_version_it_labels(server: ServerThread) -> None:
+    send(server, "odd", "v1", 600, seed=18)
+    send(server, "odd", "v2", 600, seed=19)
+    send(server, "odd", "v3", 600, seed=20)
+    now = time.time()
+    export_gauge(
+        server.url,
+        ANOMALY,
+        [
+            ({"model": "odd", "version": "v2", "detector": "hst"}, now - 40, 0.95),
+            ({"model": "odd", "version": "v2", "detector": "hst"}, now - 20, 0.40),
+            ({"model": "odd", "version": "v3", "detector": "hst"}, now - 20, 0.50),
+        ],
+    )
+    wait_caught_up(server.url)
+    flagged = gate(server, "odd", version="v2", baseline="v1")
+    assert flagged["ok"] is False
+    assert "fail anomaly: peak score 0.95 (threshold 0.9)" in flagged["reasons"]
+    calm = gate(server, "odd", version="v3", baseline="v1")
+    assert calm["ok"] is True, calm["reasons"]
+    assert statuses(calm)["anomaly"] == "pass"
 
 
 def test_get_always_answers_200(server: ServerThread) -> None:
