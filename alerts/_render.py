@@ -7,6 +7,7 @@ labels and annotations but cannot reach Python internals.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -16,7 +17,7 @@ from pydantic import AfterValidator
 
 from alerts.model import Alert
 
-__all__ = ["Template", "TemplateStr", "alert_document", "rfc3339"]
+__all__ = ["Template", "TemplateStr", "alert_document", "json_bytes", "rfc3339"]
 
 _ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
 
@@ -28,6 +29,22 @@ def rfc3339(ts: float) -> str:
     '2023-11-14T22:13:20.250Z'
     """
     return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _jsonable(value: Any) -> Any:
+    """numpy scalars and arrays (as evidence may hold) as Python values; anything else as text."""
+    to_python = getattr(value, "tolist", None)  # numpy scalars and arrays alike
+    return to_python() if callable(to_python) else str(value)
+
+
+def json_bytes(document: Any) -> bytes:
+    """Compact UTF-8 JSON of ``document``; values JSON cannot hold (numpy numbers, say) are converted.
+
+    >>> import numpy as np
+    >>> json_bytes({"p": np.float64(0.5), "n": np.int64(3), "edges": np.array([1, 2])})
+    b'{"p":0.5,"n":3,"edges":[1,2]}'
+    """
+    return json.dumps(document, separators=(",", ":"), default=_jsonable).encode()
 
 
 def alert_document(alert: Alert) -> dict[str, Any]:

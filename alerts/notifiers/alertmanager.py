@@ -16,7 +16,6 @@ References: https://github.com/prometheus/alertmanager/blob/main/api/v2/openapi.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -24,7 +23,7 @@ from typing import Any
 
 from pydantic import Field, HttpUrl, SecretStr
 
-from alerts._render import rfc3339
+from alerts._render import json_bytes, rfc3339
 from alerts._spec import Spec, parse_spec
 from alerts.model import Alert, Notification, Result
 from alerts.notifiers._base import HttpNotifier
@@ -99,7 +98,7 @@ class AlertmanagerNotifier(HttpNotifier):
             return Result(ok=True, detail="no alerts")
         now = self._clock()
         expires = EXPIRY_RESENDS * self.resend_interval_seconds
-        body = json.dumps([postable_alert(a, now=now, expires_after=expires) for a in alerts]).encode()
+        body = json_bytes([postable_alert(a, now=now, expires_after=expires) for a in alerts])
         headers = {"content-type": "application/json"}
         if self._token is not None:
             headers["authorization"] = f"Bearer {self._token.get_secret_value()}"

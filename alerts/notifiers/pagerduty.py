@@ -11,14 +11,13 @@ References: https://developer.pagerduty.com/docs/events-api-v2/trigger-events/
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
 from pydantic import Field, HttpUrl, SecretStr
 
-from alerts._render import rfc3339
+from alerts._render import json_bytes, rfc3339
 from alerts._spec import Spec, parse_spec
 from alerts.model import Alert, Notification, Result
 from alerts.notifiers._base import HttpNotifier
@@ -106,7 +105,7 @@ class PagerDutyNotifier(HttpNotifier):
     def send(self, batch: Notification) -> Result:
         result = Result(ok=True, detail="no alerts")
         for i, alert in enumerate(batch.alerts):
-            body = json.dumps(event(alert, self._routing_key.get_secret_value(), source=self.source)).encode()
+            body = json_bytes(event(alert, self._routing_key.get_secret_value(), source=self.source))
             result = self._post(self.url, body, {"content-type": "application/json"})
             if not result.ok:
                 return replace(result, detail=f"alert {i + 1} of {len(batch.alerts)} ({alert.fingerprint}): {result.detail}")

@@ -9,12 +9,12 @@ References: https://api.slack.com/messaging/webhooks, https://api.slack.com/refe
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from pydantic import Field, SecretStr, field_validator
 
+from alerts._render import json_bytes
 from alerts._spec import Spec, parse_spec
 from alerts.model import Alert, Notification, Result
 from alerts.notifiers._base import HttpNotifier
@@ -104,5 +104,5 @@ class SlackNotifier(HttpNotifier):
         return SlackNotifier(name, parse_spec(SlackSpec, spec, f"receivers.{name}"))
 
     def send(self, batch: Notification) -> Result:
-        body = json.dumps(message(batch, max_alerts=self.max_alerts)).encode()
+        body = json_bytes(message(batch, max_alerts=self.max_alerts))
         return self._post(self._url.get_secret_value(), body, {"content-type": "application/json"})

@@ -22,14 +22,13 @@ import base64
 import binascii
 import hashlib
 import hmac
-import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field, HttpUrl, SecretStr
 
-from alerts._render import alert_document, rfc3339
+from alerts._render import alert_document, json_bytes, rfc3339
 from alerts._spec import Spec, parse_spec
 from alerts.model import Notification, Result
 from alerts.notifiers._base import HttpNotifier
@@ -141,7 +140,7 @@ class WebhookNotifier(HttpNotifier):
         return WebhookNotifier(name, parsed)
 
     def send(self, batch: Notification) -> Result:
-        body = json.dumps(payload(batch), separators=(",", ":"), sort_keys=True).encode()
+        body = json_bytes(payload(batch))
         timestamp = int(self._clock())
         headers = {
             **self._headers,

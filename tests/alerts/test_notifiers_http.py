@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from email.utils import formatdate
 from typing import Any
 
+import numpy as np
 import pytest
 from http_fakes import Built, FakeReceiver, Reply
 from standardwebhooks import Webhook, WebhookVerificationError
@@ -85,6 +86,15 @@ def test_webhook_signature_verifies_with_the_standard_webhooks_package(receiver:
     assert payload["data"]["alerts"][0]["evidence"]["statistic"] == 0.31
     with pytest.raises(WebhookVerificationError):
         Webhook(OTHER).verify(request.body, request.headers)
+
+
+def test_webhook_carries_numpy_evidence(receiver: FakeReceiver, webhook: Make) -> None:
+    evidence = {"statistic": np.float64(0.25), "n": np.int64(900), "bins": np.array([0.1, 0.9])}
+    alert = Alert("fp-np", "FeatureDrift", "firing", "warning", {}, {}, 0.0, evidence=evidence)
+    assert webhook(receiver.url, secret=OLD).send(batch(alert)).ok
+    [request] = receiver.requests
+    sent = Webhook(OLD).verify(request.body, request.headers)["data"]["alerts"][0]["evidence"]
+    assert sent == {"statistic": 0.25, "n": 900, "bins": [0.1, 0.9]}
 
 
 def test_webhook_tampered_body_fails_verification(receiver: FakeReceiver, webhook: Make) -> None:

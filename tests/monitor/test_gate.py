@@ -274,3 +274,15 @@ def test_flagger_bad_input_is_a_counted_400(server: ServerThread) -> None:
     assert metrics['driftline_gate_rejected_total{reason="missing_version"}'] >= 1
     assert metrics['driftline_gate_rejected_total{reason="malformed"}'] >= 2
     assert metrics['driftline_gate_evaluations_total{model="calm",result="pass",version="v2"}'] >= 3
+
+
+def test_gate_needs_the_read_token_when_one_is_set(tmp_path: Any) -> None:
+    settings = Settings(db_url=f"sqlite:///{tmp_path / 'auth.db'}", port=0, read_token="gate-reader")  # type: ignore[arg-type]
+    with ServerThread(settings) as running:
+        assert httpx.get(f"{running.url}/api/v1/gates/churn", params={"version": "v2"}).status_code == 401
+        assert httpx.post(f"{running.url}/api/v1/gates/churn/flagger", json={"metadata": {"version": "v2"}}).status_code == 401
+        allowed = httpx.get(
+            f"{running.url}/api/v1/gates/churn", params={"version": "v2"}, headers={"Authorization": "Bearer gate-reader"}
+        )
+        assert allowed.status_code == 200
+        assert allowed.json()["ok"] is None
