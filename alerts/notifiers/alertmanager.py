@@ -20,6 +20,7 @@ import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import Field, HttpUrl, SecretStr
 
@@ -63,9 +64,14 @@ def postable_alert(alert: Alert, *, now: float, expires_after: float) -> dict[st
         "startsAt": rfc3339(alert.starts_at),
         "endsAt": rfc3339(ends_at),
     }
-    if alert.generator_url:
+    if alert.generator_url and _is_http_url(alert.generator_url):  # Alertmanager refuses the alert otherwise
         doc["generatorURL"] = alert.generator_url
     return doc
+
+
+def _is_http_url(text: str) -> bool:
+    parts = urlsplit(text)
+    return parts.scheme in ("http", "https") and bool(parts.netloc) and not any(c.isspace() for c in text)
 
 
 class AlertmanagerSpec(Spec):

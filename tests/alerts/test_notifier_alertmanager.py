@@ -134,10 +134,19 @@ def test_alert_reaches_alertmanager_webhook_and_resolves(alertmanager: tuple[str
 def test_alertmanager_rejection_is_final(alertmanager: tuple[str, FakeReceiver], built: Make) -> None:
     url, _ = alertmanager
     notifier = built(build_notifier, "am", {"type": "alertmanager", "url": url})
-    bad = replace(DRIFT, generator_url="not a url with spaces")
-    result = notifier.send(Notification("n1", "am", "g", (bad,), time.time()))
+    ends_before_it_starts = replace(DRIFT, state="resolved", ends_at=STARTS - 60)
+    result = notifier.send(Notification("n1", "am", "g", (ends_before_it_starts,), time.time()))
     assert (result.ok, result.retryable) == (False, False)
     assert result.status_code in (400, 422)
+
+
+def test_a_generator_url_alertmanager_would_refuse_is_left_out(alertmanager: tuple[str, FakeReceiver], built: Make) -> None:
+    url, receiver = alertmanager
+    notifier = built(build_notifier, "am", {"type": "alertmanager", "url": url})
+    result = notifier.send(Notification("n1", "am", "g", (replace(DRIFT, generator_url="/models/churn drift"),), time.time()))
+    assert result.ok, result.detail
+    [alert] = deliveries(receiver, "firing").json()["alerts"]
+    assert alert["generatorURL"] == ""
 
 
 def test_bearer_token_is_sent(built: Make) -> None:
