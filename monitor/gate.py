@@ -78,12 +78,6 @@ class GateDecision:
         }
 
 
-@dataclass(slots=True)
-class _Hysteresis:
-    failed: bool = False
-    passes: int = 0
-
-
 class Gate:
     """Evaluates versions from the running server's evidence; see the module docstring.
 
@@ -103,7 +97,7 @@ class Gate:
         self.samples = samples
         self.latest_results = latest_results
         self.clock = clock
-        self._state: dict[tuple[str, str], _Hysteresis] = {}
+        self._passes_since_failure: dict[tuple[str, str], int] = {}  # versions held failed
         self._verdicts: Counter[tuple[str, str, str]] = Counter()
         self._rejected: Counter[str] = Counter()
         self._lock = threading.Lock()
@@ -111,6 +105,10 @@ class Gate:
     def evaluate(self, model: str, version: str, read_series: SeriesReader, baseline: str | None = None) -> GateDecision:
         """Gather the evidence, decide, and apply hysteresis (each call counts as one evaluation)."""
         s = self.settings
+        notes: list[str] = []
+        if baseline == version:
+            notes.append(f"baseline {baseline!r} is the version being judged; comparing with the busiest other version")
+            baseline = None
         baseline = baseline or self._default_baseline(model, version)
         canary, stable = self._same_period(self.samples.rows(model, version), self._baseline_rows(model, baseline))
         checks = [self._drift(model, version)]
@@ -121,10 +119,8 @@ class Gate:
         checks += self._quality(model, version, baseline, read_series(QUALITY_SERIES, start, now + 1))
         if s.gate_anomaly_series:
             checks.append(self._anomaly(model, version, read_series(s.gate_anomaly_series, start, now + 1)))
-        checks = [c for c in checks if c is not None]
         failed = [c for c in checks if c.status == "fail"]
         passed = [c for c in checks if c.status == "pass"]
-        notes: list[str] = []
         if baseline is None:
             notes.append("no stable version with recent rows to compare with (pass ?baseline=)")
         raw: bool | None = True
@@ -139,11 +135,12 @@ class Gate:
             raw = None
             notes.append("insufficient evidence: no check could run")
         ok = self._hysteresis(model, version, raw, notes)
-        with self._lock:
-            self._verdicts[(model, version, "pass" if ok else "inconclusive" if ok is None else "fail")] += 1
+        ran = len(failed) + len(passed)
+        if canary.n or ran:  # a version nobody has seen does not get a time series of its own
+            with self._lock:
+                self._verdicts[(model, version, "pass" if ok else "inconclusive" if ok is None else "fail")] += 1
         ordered = failed + [c for c in checks if c.status == "skip"] + passed
         reasons = notes + [f"{c.status} {c.name}: {c.detail}" for c in ordered]
-        ran = len(failed) + len(passed)
         score = round(len(passed) / ran, 4) if ran else 0.0
         return GateDecision(model, version, baseline, ok, score, reasons, ordered, {"canary": canary.n, "baseline": stable.n})
 
@@ -238,20 +235,22 @@ class Gate:
 
     # -- hysteresis ----------------------------------------------------------------------------
     def _hysteresis(self, model: str, version: str, raw: bool | None, notes: list[str]) -> bool | None:
+        """Fail at once; after a failure, pass only after ``gate_recover_after`` passes in a row."""
         need = self.settings.gate_recover_after
+        key = (model, version)
         with self._lock:
-            state = self._state.setdefault((model, version), _Hysteresis())
             if raw is False:
-                state.failed, state.passes = True, 0
+                self._passes_since_failure[key] = 0
                 return False
-            if not state.failed:
+            if key not in self._passes_since_failure:
                 return raw
             if raw is True:
-                state.passes += 1
-                if state.passes >= need:
-                    state.failed, state.passes = False, 0
+                self._passes_since_failure[key] += 1
+                if self._passes_since_failure[key] >= need:
+                    del self._passes_since_failure[key]
                     return True
-            notes.insert(0, f"held failed after an earlier failure: {state.passes} of {need} consecutive passes needed")
+            passes = self._passes_since_failure[key]
+            notes.insert(0, f"held failed after an earlier failure: {passes} of {need} consecutive passes needed")
             return False
 
 

@@ -286,3 +286,37 @@ def test_gate_needs_the_read_token_when_one_is_set(tmp_path: Any) -> None:
         )
         assert allowed.status_code == 200
         assert allowed.json()["ok"] is None
+
+
+# -- the decision rules on their own (no server) -----------------------------------------------------
+def rows(rng: np.random.Generator, n: int, score_mean: float, start: float = 0.0) -> Any:
+    from monitor.canary import Rows
+
+    t = start + np.arange(n, dtype=float)
+    return Rows(t, rng.normal(score_mean, 0.1, n), np.full(n, np.nan), np.full(n, np.nan), np.full(n, None, dtype=object))
+
+
+def test_held_failure_survives_insufficient_evidence_and_needs_passes_in_a_row() -> None:
+    from monitor.canary import CanarySamples
+    from monitor.gate import Gate
+
+    rng = np.random.default_rng(21)
+    samples = CanarySamples(capacity=300)
+    gate_ = Gate(Settings(gate_min_samples=200, gate_recover_after=2), samples, dict)  # type: ignore[call-arg]
+
+    def verdict(version: str = "v2", baseline: str | None = None) -> bool | None:
+        return gate_.evaluate("m", version, lambda *_: [], baseline).ok
+
+    samples.add_rows("m", "v1", rows(rng, 300, 0.3))
+    samples.add_rows("m", "v2", rows(rng, 300, 0.6))
+    assert verdict() is False
+    samples.add_rows("m", "v2", rows(rng, 300, 0.3, start=10_000))  # good rows, but no stable rows in that period
+    samples.add_rows("m", "v1", rows(rng, 300, 0.3, start=20_000))
+    decision = gate_.evaluate("m", "v2", lambda *_: [])
+    assert decision.ok is False  # raw verdict: not enough rows over a common period, yet still held failed
+    assert decision.reasons[0] == "held failed after an earlier failure: 0 of 2 consecutive passes needed"
+    samples.add_rows("m", "v2", rows(rng, 300, 0.3, start=30_000))
+    samples.add_rows("m", "v1", rows(rng, 300, 0.3, start=30_000))
+    assert [verdict(), verdict()] == [False, True]
+    assert verdict(baseline="v2") is True  # judging against itself falls back to the busiest other version
+    assert gate_.evaluate("m", "v2", lambda *_: [], "v2").reasons[0].startswith("baseline 'v2' is the version being judged")
