@@ -131,6 +131,8 @@ class Pipeline:
         self.processed_offset = 0
         self.checkpoint_seconds = 0.0
         self.errors = 0
+        # Called on the pipeline thread with every inference batch applied (the gate's recent rows).
+        self.inference_listeners: list[Callable[[InferenceBatch], None]] = []
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -305,6 +307,8 @@ class Pipeline:
             self._state.predictions[key] = self._state.predictions.get(key, 0) + len(batch)
         for name, kind in kinds.items():
             self._new_feature(batch.model, batch.version, name, kind)
+        for listener in self.inference_listeners:
+            listener(batch)
 
     def _new_feature(self, model: str, version: str, name: str, kind: str) -> None:
         if (model, version, name) not in self._known_features:

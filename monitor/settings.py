@@ -85,6 +85,31 @@ class Settings(BaseSettings):
         10_000, ge=1, description="Most label sets per metric name; points of further label sets are refused."
     )
 
+    # -- notify --
+    gate_min_samples: int = Field(
+        200, ge=10, description="Rows a canary needs (and its stable version, to be compared) before the gate passes it."
+    )
+    gate_lookback_seconds: float = Field(
+        900.0, gt=0, description="Event-time span of the newest rows the gate compares between canary and stable."
+    )
+    gate_sample_size: int = Field(5000, ge=100, description="Newest rows kept in memory per model version for the gate.")
+    gate_alpha: float = Field(
+        0.01, gt=0, lt=1, description="Family-wise significance of the gate's canary-vs-stable tests (Bonferroni)."
+    )
+    gate_min_effect: float = Field(
+        0.1, gt=0, le=1, description="Smallest KS distance / Cramér's V / Cliff's delta that fails a canary."
+    )
+    gate_max_quality_drop: float = Field(
+        0.02, ge=0, description="Largest quality loss of the canary against stable (same metric, absolute) that passes."
+    )
+    gate_recover_after: int = Field(
+        3, ge=1, description="Consecutive passing evaluations a failed version needs before the gate passes it again."
+    )
+    gate_anomaly_series: str | None = Field(
+        None, description="Series (labels model, version) of anomaly scores the gate fails on; unset: not used."
+    )
+    gate_anomaly_threshold: float = Field(1.0, description="Anomaly score at or above which the gate fails the version.")
+
     cors_origins: list[str] = Field(
         [], description="Browser origins allowed to call the API cross-origin (CORS); none by default."
     )

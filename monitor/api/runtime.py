@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine, select
 
+from monitor.gate import Gate, attach_gate
 from monitor.ingest_log import IngestLog
 from monitor.kinds import KindRegistry
 from monitor.limits import CardinalityGuard, Limits
@@ -37,6 +38,7 @@ class Runtime:
     guard: CardinalityGuard
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
     scraper: DcgmScraper | None = None
+    gate: Gate | None = None
 
     @staticmethod
     def build(settings: Settings) -> Runtime:
@@ -56,6 +58,7 @@ class Runtime:
         )
         runtime = Runtime(settings, engine, log, pipeline, reference_store, kinds, stats, guard)
         runtime.registry.register(DriftlineCollector(pipeline, stats, log, gpu_stale_seconds=settings.gpu_stale_seconds))
+        runtime.gate = attach_gate(settings, pipeline, runtime.registry)
         if settings.dcgm_targets:
             runtime.scraper = DcgmScraper(
                 settings.dcgm_targets,
