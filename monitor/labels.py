@@ -123,8 +123,8 @@ class _ModelQuality:
         self.task = task
         self.positive = positive  # fixed once known (configured, or decided on the first binary window)
         self.classes: set[str] = set()
-        # DDM's minimum is set from few values right after its warm-up and a restart; 100 values
-        # instead of river's 30 cut its false alarms on a 10% error rate about threefold.
+        # DDM fixes its reference minimum right after its warm-up (and after each alarm); one
+        # taken from 30 values (river's default) raises false alarms on low, steady error rates.
         self.detector: StreamDetector = DDM(warm_start=100) if task == "classification" else ADWIN()
         self.start = math.nan  # open window's start; NaN while no window is open
         self.truth: list[npt.NDArray[Any]] = []
