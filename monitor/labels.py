@@ -176,6 +176,7 @@ class _ModelQuality:
             metrics = classification_metrics(truth, predicted, scores, positive=positive)
         else:
             metrics = regression_metrics(truth, predicted)
+        metrics = {name: value for name, value in metrics.items() if math.isfinite(value)}  # e.g. rmse overflow
         window = QualityWindow(
             key[0], key[1], self.task, self.start, self.start + width, truth.shape[0], metrics, self.alarm_in_window
         )

@@ -186,3 +186,41 @@ def test_restart_and_sigkill_with_pending_joins_lose_nothing_and_count_nothing_t
         assert latest["metrics"]["recall"] == pytest.approx(skm.recall_score(fraud[rows], predicted), abs=1e-12)
     finally:
         server.stop()
+
+
+def test_a_jump_in_the_error_rate_raises_the_quality_drift_alarm(sqlite_url: str) -> None:
+    rng = np.random.default_rng(7)
+    n = 4000
+    predicted = rng.random(n) < 0.5
+    wrong = np.where(np.arange(n) < 2000, rng.random(n) < 0.1, rng.random(n) < 0.4)  # DDM alarms on the 2385th pair
+    truth = predicted ^ wrong
+    settings = Settings(db_url=sqlite_url, port=0, quality_window_seconds=600, label_window_seconds=3600)
+    with ServerThread(settings) as server:
+        for chunk in range(0, n, 500):
+            rows = range(chunk, chunk + 500)
+            post(
+                server.url,
+                [
+                    log_record(
+                        {"ml.model.name": "churn", "ml.prediction.id": f"c{i}", "ml.prediction": bool(predicted[i])},
+                        time_ns=int((T0 + i * 0.05) * NS),
+                    )
+                    for i in rows
+                ],
+            )
+            post(
+                server.url,
+                [
+                    log_record(
+                        {"ml.prediction.id": f"c{i}", "ml.label": bool(truth[i])},
+                        event="ml.label",
+                        time_ns=int((T0 + i * 0.05 + 1) * NS),
+                    )
+                    for i in rows
+                ],
+            )
+        wait_caught_up(server.url)
+        assert scrape(server.url)['driftline_model_quality_drift_detected{model="churn",version="default"}'] == 1.0
+        report = httpx.get(f"{server.url}/api/v1/models/churn/quality", timeout=10).json()
+        assert (report["task"], report["drift_detected"], report["alarms"], report["open_n"]) == ("classification", True, 1, n)
+        assert report["latest"] is None  # the window [T0, T0 + 600) is still open
