@@ -57,7 +57,16 @@ from monitor.quality import TaskType, class_names, classification_metrics, infer
 from monitor.settings import Settings
 from monitor.store.tables import quality_windows
 
-__all__ = ["QUALITY_SERIES", "LabelConfig", "LabelMonitor", "QualityStatus", "QualityWindow", "quality_points", "write_quality"]
+__all__ = [
+    "QUALITY_SERIES",
+    "LabelConfig",
+    "LabelCounts",
+    "LabelMonitor",
+    "QualityStatus",
+    "QualityWindow",
+    "quality_points",
+    "write_quality",
+]
 
 #: Series name of the quality metrics in the time series store (labels model, version, metric).
 QUALITY_SERIES = "driftline.model.quality"
@@ -100,6 +109,16 @@ class QualityWindow:
     n: int
     metrics: dict[str, float]
     drift_detected: bool  # the error-stream detector alarmed inside this window
+
+
+@dataclass(frozen=True, slots=True)
+class LabelCounts:
+    """The join's counters, for ``/metrics``."""
+
+    outcomes: dict[str, int]  # labels by outcome: joined, invalid, duplicate, expired, unjoined
+    pending: int  # labels waiting for their prediction
+    buffered: int  # predictions in the join buffer
+    evicted: int  # predictions evicted from the full buffer before any label came
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,6 +251,12 @@ def _classes(values: Floats, texts: Objects) -> Objects:
     return out
 
 
+def _configured_positive(config: LabelConfig, model: str) -> str | None:
+    """The configured positive class of ``model`` as a class name (``true`` is ``1``), if any."""
+    positive = config.positive_classes.get(model)
+    return None if positive is None else str(class_names(np.array([positive], dtype=object))[0])
+
+
 def _positive_class(classes: set[str], predicted: Objects, scores: Floats) -> str:
     """The class that scores are about: ``1`` (or ``true``) when present, else the predicted
     class with the higher mean score, else the greater name (scikit-learn's default)."""
@@ -282,6 +307,9 @@ class LabelMonitor:
         """Labels by outcome: joined, invalid, duplicate, expired, unjoined."""
         return {"joined": self.joined, "invalid": self.invalid, **self.buffer.counts}
 
+    def counts(self) -> LabelCounts:
+        return LabelCounts(self.outcomes(), self.buffer.pending, self.buffer.entries, self.buffer.evicted)
+
     def statuses(self) -> list[QualityStatus]:
         out = []
         for key, quality in sorted(self.models.items()):
@@ -321,8 +349,7 @@ class LabelMonitor:
             values = np.isfinite(pairs.prediction_values) & np.isfinite(pairs.label_values)
             has_scores = bool(np.isfinite(pairs.scores).any())
             task = infer_task(categorical, has_scores, pairs.prediction_values[values], pairs.label_values[values])
-        positive = self.config.positive_classes.get(key[0])
-        return _ModelQuality(task, None if positive is None else str(class_names(np.array([positive], dtype=object))[0]))
+        return _ModelQuality(task, _configured_positive(self.config, key[0]))
 
     def _close_due(self) -> list[QualityWindow]:
         clock, width = self.buffer.clock, self.config.quality_window
@@ -355,6 +382,8 @@ class LabelMonitor:
         monitor.buffer = JoinBuffer.from_state(state["buffer"], config.window, config.capacity)
         monitor.joined, monitor.invalid = int(state["joined"]), int(state["invalid"])
         monitor.models = {(m, v): _ModelQuality.from_state(item) for m, v, item in state["models"]}
+        for (model, _), quality in monitor.models.items():  # a positive class configured since wins
+            quality.positive = _configured_positive(config, model) or quality.positive
         for item in state["latest"]:
             window = QualityWindow(**item)
             monitor.latest[(window.model, window.version)] = window

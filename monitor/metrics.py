@@ -46,15 +46,17 @@ class DriftlineCollector(Collector):
 
     def _label_families(self) -> Iterator[Metric]:
         """Label join outcomes and model quality on joined labels (see monitor.labels)."""
-        outcomes, pending, entries, evicted = self.pipeline.label_outcomes()
+        counts = self.pipeline.label_counts()
         labels = CounterMetricFamily("driftline_labels", "ml.label events by join outcome.", labels=["outcome"])
-        for outcome, count in outcomes.items():
+        for outcome, count in counts.outcomes.items():
             labels.add_metric([outcome], count)
         yield labels
-        yield GaugeMetricFamily("driftline_labels_pending", "Labels waiting for their prediction.", value=pending)
-        yield GaugeMetricFamily("driftline_label_buffer_entries", "Predictions kept for joining labels.", value=entries)
+        yield GaugeMetricFamily("driftline_labels_pending", "Labels waiting for their prediction.", value=counts.pending)
+        yield GaugeMetricFamily("driftline_label_buffer_entries", "Predictions kept for joining labels.", value=counts.buffered)
         yield CounterMetricFamily(
-            "driftline_label_buffer_evicted", "Predictions evicted from a full join buffer before any label came.", value=evicted
+            "driftline_label_buffer_evicted",
+            "Predictions evicted from a full join buffer before any label came.",
+            value=counts.evicted,
         )
         quality = GaugeMetricFamily(
             "driftline_model_quality",

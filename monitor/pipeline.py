@@ -29,7 +29,7 @@ from monitor.drift import FeatureDrift, evaluate_window
 from monitor.gpu_state import GpuLatest, GpuReading
 from monitor.ingest_log import IngestLog, decode_entry
 from monitor.kinds import KindRegistry
-from monitor.labels import LabelConfig, LabelMonitor, QualityStatus, QualityWindow, quality_points, write_quality
+from monitor.labels import LabelConfig, LabelCounts, LabelMonitor, QualityStatus, QualityWindow, quality_points, write_quality
 from monitor.references import ReferenceStore
 from monitor.series import Bucket, SeriesRollup, prune_series, write_buckets
 from monitor.settings import Settings
@@ -197,11 +197,9 @@ class Pipeline:
             pending = [b.copy() for b in self._pending_series if b.name == name]
             return self.series_generation, pending + self._state.series.snapshot(name)
 
-    def label_outcomes(self) -> tuple[dict[str, int], int, int, int]:
-        """Labels by outcome, labels waiting, predictions buffered and predictions evicted unlabelled."""
+    def label_counts(self) -> LabelCounts:
         with self._lock:
-            labels = self._labels
-            return labels.outcomes(), labels.buffer.pending, labels.buffer.entries, labels.buffer.evicted
+            return self._labels.counts()
 
     def quality(self) -> list[QualityStatus]:
         with self._lock:
