@@ -131,13 +131,17 @@ class JoinBuffer:
         return int(self._live.sum())
 
     # -- input --------------------------------------------------------------------------------
-    def add_predictions(self, batch: InferenceBatch) -> Joined:
-        """Buffer a batch of predictions; returns the pairs it completes with waiting labels."""
+    def add_predictions(self, batch: InferenceBatch, *, horizon: float = math.inf) -> Joined:
+        """Buffer a batch of predictions; returns the pairs it completes with waiting labels.
+
+        The batch moves the join clock to its newest event time, but not past ``horizon``
+        (so one event stamped far in the future cannot expire everything).
+        """
         ids = batch.prediction_ids
         rows = np.flatnonzero((ids != None) & (ids != ""))  # noqa: E711 - elementwise comparison
         rows = rows[-self.capacity :]
         if rows.size == 0:
-            self._advance_to(float(batch.timestamps.max(initial=-math.inf)))
+            self._advance_to(min(float(batch.timestamps.max(initial=-math.inf)), horizon))
             return _EMPTY
         slots = self._claim(rows.size)
         values, texts = _split(batch.predictions)
@@ -153,11 +157,14 @@ class JoinBuffer:
         self._index.update(zip(id_list, slots.tolist(), strict=True))
         self._next_expiry = min(self._next_expiry, float(batch.timestamps[rows].min()) + 2 * self.window)
         joined = self._join_waiting(id_list) if self._pending else _EMPTY
-        self._advance_to(float(batch.timestamps.max()))
+        self._advance_to(min(float(batch.timestamps.max()), horizon))
         return joined
 
-    def add_labels(self, batch: LabelBatch) -> Joined:
-        """Join a batch of labels to buffered predictions; the rest wait or are counted."""
+    def add_labels(self, batch: LabelBatch, *, horizon: float = math.inf) -> Joined:
+        """Join a batch of labels to buffered predictions; the rest wait or are counted.
+
+        ``horizon`` bounds the join clock as in :meth:`add_predictions`.
+        """
         n = len(batch)
         if n == 0:
             return _EMPTY
@@ -187,7 +194,7 @@ class JoinBuffer:
         while len(self._pending) > self.capacity:  # the oldest waiting label gives up
             del self._pending[next(iter(self._pending))]
             self.counts["unjoined"] += 1
-        self._advance_to(float(batch.timestamps.max()))
+        self._advance_to(min(float(batch.timestamps.max()), horizon))
         return joined
 
     def advance(self, clock: float) -> None:

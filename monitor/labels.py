@@ -284,11 +284,12 @@ class LabelMonitor:
         self._mark = (self.buffer.clock, now)  # join clock and wall clock when events last moved it
 
     # -- input (each returns the windows it closed) -----------------------------------------
+    # Event times may move the join clock at most one label window past the wall clock ``now``.
     def add_predictions(self, batch: InferenceBatch, *, now: float) -> list[QualityWindow]:
-        return self._after(self.buffer.add_predictions(batch), now)
+        return self._after(self.buffer.add_predictions(batch, horizon=now + self.config.window), now)
 
     def add_labels(self, batch: LabelBatch, *, now: float) -> list[QualityWindow]:
-        return self._after(self.buffer.add_labels(batch), now)
+        return self._after(self.buffer.add_labels(batch, horizon=now + self.config.window), now)
 
     def tick(self, now: float) -> list[QualityWindow]:
         """Let the join clock run on with the wall clock while no event moves it."""

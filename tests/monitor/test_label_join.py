@@ -151,3 +151,13 @@ def test_state_round_trip_continues_exactly_as_the_original() -> None:
     assert stream(copy, 10) == expected
     assert copy.counts == original.counts
     assert (copy.pending, copy.entries, copy.evicted) == (original.pending, original.entries, original.evicted)
+
+
+def test_an_event_stamped_far_ahead_moves_the_join_clock_only_to_the_horizon() -> None:
+    buffer = JoinBuffer(WINDOW, capacity=100)
+    buffer.add_predictions(predictions(["a"], [0.0], [1.0]))
+    buffer.add_labels(labels(["ghost"], [1.0], ["x"]))
+    buffer.add_labels(labels(["typo"], [9e9], ["x"]), horizon=50.0)  # a client clock gone wrong
+    assert buffer.clock == 50.0
+    assert (buffer.entries, buffer.pending, buffer.counts["unjoined"]) == (1, 2, 0)  # nothing expired early
+    assert pairs(buffer.add_labels(labels(["a"], [2.0], ["y"]))) == [(1.0, "y")]
