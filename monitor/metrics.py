@@ -44,6 +44,37 @@ class DriftlineCollector(Collector):
             family.add_metric([reading.host, reading.gpu, reading.uuid, reading.model_name], reading.value)
         yield from families.values()
 
+    def _label_families(self) -> Iterator[Metric]:
+        """Label join outcomes and model quality on joined labels (see monitor.labels)."""
+        counts = self.pipeline.label_counts()
+        labels = CounterMetricFamily("driftline_labels", "ml.label events by join outcome.", labels=["outcome"])
+        for outcome, count in counts.outcomes.items():
+            labels.add_metric([outcome], count)
+        yield labels
+        yield GaugeMetricFamily("driftline_labels_pending", "Labels waiting for their prediction.", value=counts.pending)
+        yield GaugeMetricFamily("driftline_label_buffer_entries", "Predictions kept for joining labels.", value=counts.buffered)
+        yield CounterMetricFamily(
+            "driftline_label_buffer_evicted",
+            "Predictions evicted from a full join buffer before any label came.",
+            value=counts.evicted,
+        )
+        quality = GaugeMetricFamily(
+            "driftline_model_quality",
+            "Quality of the latest closed window of joined labels (accuracy, f1, mae ...).",
+            labels=["model", "version", "metric"],
+        )
+        drift = GaugeMetricFamily(
+            "driftline_model_quality_drift_detected",
+            "1 when the error-stream detector alarmed in the latest closed quality window or the open one, else 0.",
+            labels=["model", "version"],
+        )
+        for status in self.pipeline.quality():
+            drift.add_metric([status.model, status.version], 1.0 if status.drift_detected else 0.0)
+            if status.latest is not None:
+                for metric, value in sorted(status.latest.metrics.items()):
+                    quality.add_metric([status.model, status.version, metric], value)
+        yield from (quality, drift)
+
     def collect(self) -> Iterator[Metric]:
         score = GaugeMetricFamily(
             "driftline_feature_drift_score",
@@ -77,6 +108,7 @@ class DriftlineCollector(Collector):
         yield predictions
 
         yield from self._gpu_families()
+        yield from self._label_families()
 
         late = CounterMetricFamily(
             "driftline_pipeline_late_events", "Events that arrived after their window had closed.", labels=["model", "version"]

@@ -23,12 +23,13 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from collectors.gpu import from_otlp_metrics
-from collectors.records import Batch, InferenceBatch, MetricBatch
+from collectors.records import Batch, InferenceBatch, LabelBatch, MetricBatch
 from detectors.distribution import DriftTestResult
 from monitor.drift import FeatureDrift, evaluate_window
 from monitor.gpu_state import GpuLatest, GpuReading
 from monitor.ingest_log import IngestLog, decode_entry
 from monitor.kinds import KindRegistry
+from monitor.labels import LabelConfig, LabelCounts, LabelMonitor, QualityStatus, QualityWindow, quality_points, write_quality
 from monitor.references import ReferenceStore
 from monitor.series import Bucket, SeriesRollup, prune_series, write_buckets
 from monitor.settings import Settings
@@ -59,6 +60,7 @@ class _State:
     predictions: dict[tuple[str, str], int] = field(default_factory=dict)
     gpu: GpuLatest = field(default_factory=GpuLatest)
     series: SeriesRollup = field(default_factory=lambda: SeriesRollup(60, 60.0))
+    labels: LabelMonitor | None = None
 
     def to_bytes(self) -> bytes:
         document = {
@@ -67,11 +69,12 @@ class _State:
             "predictions": [[m, v, n] for (m, v), n in self.predictions.items()],
             "gpu": self.gpu.state_dict(),
             "series": self.series.state_dict(),
+            "labels": None if self.labels is None else self.labels.state_dict(),
         }
         return pack(document)
 
     @staticmethod
-    def from_bytes(blob: bytes, series_resolution: int, series_lateness: float) -> _State:
+    def from_bytes(blob: bytes, series_resolution: int, series_lateness: float, labels: LabelConfig, now: float) -> _State:
         document = unpack(blob)
         state = _State(offset=int(document["offset"]))
         for item in document["models"]:
@@ -80,6 +83,7 @@ class _State:
         state.predictions = {(m, v): int(n) for m, v, n in document["predictions"]}
         state.gpu = GpuLatest.from_state(document.get("gpu", []))
         state.series = SeriesRollup.from_state(document.get("series"), series_resolution, series_lateness)
+        state.labels = LabelMonitor.from_state(document.get("labels"), labels, now=now)
         return state
 
 
@@ -110,10 +114,13 @@ class Pipeline:
         self.settings = settings
         self.clock = clock
         self._state = _State(series=SeriesRollup(settings.series_resolution_seconds, settings.allowed_lateness_seconds))
+        self._label_config = LabelConfig.from_settings(settings)
+        self._state.labels = LabelMonitor(self._label_config, now=clock())
         self._pending_closed: list[ClosedWindow] = []
         self._pending_results: list[tuple[str, str, FeatureDrift]] = []
         self._pending_features: list[tuple[str, str, str, str]] = []
         self._pending_series: list[Bucket] = []
+        self._pending_quality: list[QualityWindow] = []
         # Even while a checkpoint is moving series buckets from memory to the table, odd
         # otherwise: readers of series_points use it to avoid counting a bucket twice.
         self.series_generation = 0
@@ -192,6 +199,19 @@ class Pipeline:
             pending = [b.copy() for b in self._pending_series if b.name == name]
             return self.series_generation, pending + self._state.series.snapshot(name)
 
+    def label_counts(self) -> LabelCounts:
+        with self._lock:
+            return self._labels.counts()
+
+    def quality(self) -> list[QualityStatus]:
+        with self._lock:
+            return self._labels.statuses()
+
+    @property
+    def _labels(self) -> LabelMonitor:
+        assert self._state.labels is not None  # set in __init__ and by every restore
+        return self._state.labels
+
     def latest_results(self) -> dict[tuple[str, str], list[FeatureDrift]]:
         with self._lock:
             return {key: list(results.values()) for key, results in self.latest.items()}
@@ -224,6 +244,8 @@ class Pipeline:
         with self._lock:
             if self._state.series.close_due(now):
                 self._dirty = True
+            if self._live_ready:  # the join clock runs on with the wall clock only once the log is drained
+                self._quality_closed(self._labels.tick(now))
         self._checkpoint()
         if now - self._last_prune >= _PRUNE_EVERY_SECONDS:
             self._last_prune = now
@@ -283,9 +305,11 @@ class Pipeline:
 
     def _apply(self, batches: Sequence[Batch]) -> None:
         for batch in batches:
-            # Label batches are logged durably but not joined yet: nothing to apply.
             if isinstance(batch, InferenceBatch):
                 self._apply_inference(batch)
+            elif isinstance(batch, LabelBatch):
+                with self._lock:
+                    self._quality_closed(self._labels.add_labels(batch, now=self.clock()))
             elif isinstance(batch, MetricBatch):
                 samples, _ = from_otlp_metrics(batch)  # points that are not GPU telemetry are skipped
                 with self._lock:
@@ -305,10 +329,17 @@ class Pipeline:
                 )
             windows_.add(batch, self.references.get(*key), self.settings.window_sample_size, now=self.clock())
             self._state.predictions[key] = self._state.predictions.get(key, 0) + len(batch)
+            self._quality_closed(self._labels.add_predictions(batch, now=self.clock()))
         for name, kind in kinds.items():
             self._new_feature(batch.model, batch.version, name, kind)
         for listener in self.inference_listeners:
             listener(batch)
+
+    def _quality_closed(self, closed: list[QualityWindow]) -> None:
+        """Closed quality windows go to the time series store at once (under the lock)."""
+        if closed:
+            self._state.series.add_many(*quality_points(closed))
+            self._dirty = True
 
     def _new_feature(self, model: str, version: str, name: str, kind: str) -> None:
         if (model, version, name) not in self._known_features:
@@ -333,7 +364,11 @@ class Pipeline:
             row = connection.execute(select(checkpoints.c.state).where(checkpoints.c.name == CHECKPOINT_NAME)).first()
             if row is not None:
                 self._state = _State.from_bytes(
-                    bytes(row[0]), self.settings.series_resolution_seconds, self.settings.allowed_lateness_seconds
+                    bytes(row[0]),
+                    self.settings.series_resolution_seconds,
+                    self.settings.allowed_lateness_seconds,
+                    self._label_config,
+                    self.clock(),
                 )
             self._known_models = {(m, v) for m, v in connection.execute(select(models.c.model, models.c.version))}
             for model, version, name, kind in connection.execute(
@@ -356,6 +391,7 @@ class Pipeline:
             # writes them to series_points, so each is stored exactly once.
             self._pending_series.extend(self._state.series.take_closed())
             series = list(self._pending_series)
+            self._pending_quality.extend(self._labels.take_closed())
             blob = self._state.to_bytes()
             offset = self._state.offset
             new_models = [key for key in self._state.models if key not in self._known_models]
@@ -375,6 +411,7 @@ class Pipeline:
         self._pending_features = []
         self._pending_closed = []
         self._pending_results = []
+        self._pending_quality = []
         self._dirty = False
         self._last_checkpoint = now
         self.checkpoint_seconds = time.perf_counter() - started
@@ -384,6 +421,7 @@ class Pipeline:
     ) -> None:
         with self.engine.begin() as connection:
             write_buckets(connection, series)
+            write_quality(connection, self._pending_quality, now)
             for model, version in new_models:
                 connection.execute(insert(models).values(model=model, version=version, created_at=now))
             for model, version, name, kind in self._pending_features:

@@ -113,6 +113,27 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(
         [], description="Browser origins allowed to call the API cross-origin (CORS); none by default."
     )
+
+    # -- labels --
+    label_window_seconds: float = Field(
+        6 * 3600.0,
+        gt=0,
+        description="How long after its prediction (by event time) a label may arrive and still join it; "
+        "a label whose prediction has not arrived waits this long.",
+    )
+    label_buffer_max_entries: int = Field(
+        100_000, ge=1, description="Predictions (and, separately, waiting labels) kept for the join; the oldest go first."
+    )
+    quality_window_seconds: float = Field(
+        300.0, gt=0, description="Width of the windows model quality is computed over, by the time labels join."
+    )
+    quality_task_types: dict[str, Literal["classification", "regression"]] = Field(
+        {}, description="Task type per model name, instead of the one inferred from its predictions and labels."
+    )
+    quality_positive_classes: dict[str, str] = Field(
+        {}, description="Positive class per model name for binary classification metrics (default: 1 or true, else inferred)."
+    )
+
     ingest_token: SecretStr | None = Field(None, description="Bearer token required by ingest endpoints when set.")
     admin_token: SecretStr | None = Field(
         None, description="Bearer token required by write endpoints when set; also accepted wherever another token is asked for."

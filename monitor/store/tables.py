@@ -23,6 +23,7 @@ __all__ = [
     "ingest_log",
     "metadata",
     "models",
+    "quality_windows",
     "references",
     "series_points",
     "windows",
@@ -132,4 +133,22 @@ series_points = Table(
     Column("last_t", Float, nullable=False),
     Index("ix_series_points_range", "name", "resolution", "bucket_start"),
     Index("ix_series_points_age", "bucket_start"),
+)
+
+# -- labels --
+# One row per closed quality window of a (model, version): see monitor.labels.
+quality_windows = Table(
+    "quality_windows",
+    metadata,
+    Column("id", Offset, primary_key=True, autoincrement=True),
+    Column("model", String(128), nullable=False),
+    Column("version", String(128), nullable=False),
+    Column("task", String(16), nullable=False),
+    Column("window_start", Float, nullable=False),
+    Column("window_end", Float, nullable=False),
+    Column("n", Integer, nullable=False),
+    Column("metrics", Text, nullable=False),
+    Column("drift_detected", Boolean, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Index("ix_quality_windows_lookup", "model", "version", "window_end"),
 )
