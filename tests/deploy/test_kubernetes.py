@@ -1,0 +1,302 @@
+"""deploy/kubernetes: base and example overlay, rendered by kustomize, validated offline.
+
+Built-in kinds are validated with kubernetes-validate (the Kubernetes OpenAPI schemas, strict:
+unknown fields are errors). The prometheus-operator kinds are validated against the subsets of
+their CRD schemas below (the fields these manifests use, with their types and patterns; any other
+field is rejected), and the PrometheusRule's rules must equal deploy/prometheus/rules.yml and pass
+promtool. Cross-references (selectors, ports, names, probes, security context) are checked too.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+
+from deploy_support import DEPLOY, load_yaml
+from monitor.settings import load_settings
+from support import require_binary
+
+KUBERNETES = DEPLOY / "kubernetes"
+KUBERNETES_VERSION = "1.29.0"  # the oldest release still commonly run; later ones accept these manifests too
+LAYERS = {"base": KUBERNETES / "base", "example": KUBERNETES / "overlays" / "example"}
+IMAGE_UID = 10001  # USER in deploy/Dockerfile
+
+DURATION = {
+    "type": "string",
+    "pattern": r"^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$",
+}
+STRING_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
+METADATA = {
+    "type": "object",
+    "required": ["name"],
+    "properties": {"name": {"type": "string", "minLength": 1}, "namespace": {"type": "string"}, "labels": STRING_MAP},
+}
+SECRET_KEY = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["key"],
+    "properties": {"name": {"type": "string"}, "key": {"type": "string"}, "optional": {"type": "boolean"}},
+}
+SERVICE_MONITOR_SCHEMA = {  # monitoring.coreos.com/v1 ServiceMonitor, the fields used here
+    "type": "object",
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "properties": {
+        "apiVersion": {"const": "monitoring.coreos.com/v1"},
+        "kind": {"const": "ServiceMonitor"},
+        "metadata": METADATA,
+        "spec": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["selector", "endpoints"],
+            "properties": {
+                "jobLabel": {"type": "string"},
+                "selector": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {"matchLabels": STRING_MAP, "matchExpressions": {"type": "array"}},
+                },
+                "namespaceSelector": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {"any": {"type": "boolean"}, "matchNames": {"type": "array", "items": {"type": "string"}}},
+                },
+                "endpoints": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "properties": {
+                            "port": {"type": "string"},
+                            "path": {"type": "string", "pattern": "^/"},
+                            "scheme": {"enum": ["http", "https"]},
+                            "interval": DURATION,
+                            "scrapeTimeout": DURATION,
+                            "honorLabels": {"type": "boolean"},
+                            "authorization": {
+                                "type": "object",
+                                "additionalProperties": False,
+                                "properties": {"type": {"type": "string"}, "credentials": SECRET_KEY},
+                            },
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
+RULE = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["expr"],
+    "oneOf": [{"required": ["alert"]}, {"required": ["record"]}],
+    "properties": {
+        "alert": {"type": "string"},
+        "record": {"type": "string"},
+        "expr": {"type": ["string", "integer"]},
+        "for": DURATION,
+        "keep_firing_for": DURATION,
+        "labels": STRING_MAP,
+        "annotations": STRING_MAP,
+    },
+}
+PROMETHEUS_RULE_SCHEMA = {  # monitoring.coreos.com/v1 PrometheusRule
+    "type": "object",
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "properties": {
+        "apiVersion": {"const": "monitoring.coreos.com/v1"},
+        "kind": {"const": "PrometheusRule"},
+        "metadata": METADATA,
+        "spec": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "groups": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["name"],
+                        "properties": {
+                            "name": {"type": "string", "minLength": 1},
+                            "interval": DURATION,
+                            "labels": STRING_MAP,
+                            "rules": {"type": "array", "items": RULE},
+                        },
+                    },
+                }
+            },
+        },
+    },
+}
+CRD_SCHEMAS = {"ServiceMonitor": SERVICE_MONITOR_SCHEMA, "PrometheusRule": PROMETHEUS_RULE_SCHEMA}
+
+
+def kustomize(directory: Path) -> list[dict[str, Any]]:
+    require_binary("kubectl", "kubectl (its built-in kustomize renders the manifests)")
+    result = subprocess.run(["kubectl", "kustomize", str(directory)], capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+@pytest.fixture(scope="module", params=sorted(LAYERS), ids=str)
+def rendered(request: pytest.FixtureRequest) -> list[dict[str, Any]]:
+    return kustomize(LAYERS[request.param])
+
+
+def one(manifests: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    (found,) = [m for m in manifests if m["kind"] == kind and m["metadata"]["name"] == name]
+    return found
+
+
+def selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return all(labels.get(key) == value for key, value in selector.items())
+
+
+def test_builtin_kinds_validate_against_the_kubernetes_schemas(rendered: list[dict[str, Any]]) -> None:
+    builtin = [m for m in rendered if m["kind"] not in CRD_SCHEMAS]
+    assert {m["kind"] for m in builtin} >= {
+        "Deployment",
+        "Service",
+        "ConfigMap",
+        "PodDisruptionBudget",
+        "HorizontalPodAutoscaler",
+        "ServiceAccount",
+    }
+    for manifest in builtin:
+        try:
+            kubernetes_validate.validate(manifest, KUBERNETES_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            pytest.fail(f"{manifest['kind']}/{manifest['metadata']['name']}: {exc.message} at {list(exc.path)}")
+
+
+def test_prometheus_operator_kinds_validate_against_their_crd_schemas(rendered: list[dict[str, Any]]) -> None:
+    crds = [m for m in rendered if m["kind"] in CRD_SCHEMAS]
+    assert sorted(m["kind"] for m in crds) == ["PrometheusRule", "ServiceMonitor"]
+    for manifest in crds:
+        jsonschema.validate(manifest, CRD_SCHEMAS[manifest["kind"]])
+
+
+def test_schema_checks_catch_mistakes() -> None:
+    """Both validators reject a misspelt field: the tests above can fail."""
+    manifests = kustomize(LAYERS["base"])
+    deployment = one(manifests, "Deployment", "driftline")
+    deployment["spec"]["replica"] = deployment["spec"].pop("replicas")
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(deployment, KUBERNETES_VERSION, strict=True)
+    monitor = one(manifests, "ServiceMonitor", "driftline")
+    monitor["spec"]["endpoints"][0]["intervall"] = "30s"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(monitor, SERVICE_MONITOR_SCHEMA)
+    rule = one(manifests, "PrometheusRule", "driftline")
+    rule["spec"]["groups"][1]["rules"][0]["for"] = "10 minutes"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(rule, PROMETHEUS_RULE_SCHEMA)
+
+
+def test_prometheus_rule_embeds_rules_yml_and_passes_promtool(rendered: list[dict[str, Any]], tmp_path: Path) -> None:
+    rule = one(rendered, "PrometheusRule", "driftline")
+    assert rule["spec"] == load_yaml(DEPLOY / "prometheus" / "rules.yml")
+    require_binary("promtool", "promtool (Debian package prometheus)")
+    (tmp_path / "rules.yml").write_text(yaml.safe_dump(rule["spec"]))
+    result = subprocess.run(
+        ["promtool", "check", "rules", str(tmp_path / "rules.yml")], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_pods_run_as_the_image_user_without_privileges(rendered: list[dict[str, Any]]) -> None:
+    for deployment in (m for m in rendered if m["kind"] == "Deployment"):
+        pod = deployment["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["securityContext"]["runAsUser"] == IMAGE_UID
+        assert pod["automountServiceAccountToken"] is False
+        for container in pod["containers"]:
+            context = container["securityContext"]
+            assert context["allowPrivilegeEscalation"] is False
+            assert context["readOnlyRootFilesystem"] is True
+            assert context["capabilities"]["drop"] == ["ALL"]
+            assert set(container["resources"]) == {"requests", "limits"}
+            assert {"cpu", "memory"} <= set(container["resources"]["requests"]) & set(container["resources"]["limits"])
+            assert {"livenessProbe", "readinessProbe"} <= set(container)
+
+
+def test_server_probes_use_healthz_and_readyz(rendered: list[dict[str, Any]]) -> None:
+    deployment = one(rendered, "Deployment", "driftline")
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"]["type"] == "Recreate"  # one pod per store, never two
+    (server,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert server["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert server["startupProbe"]["httpGet"]["path"] == "/healthz"
+    assert server["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert server["args"][0] == "serve"
+
+
+def test_services_monitors_and_autoscaling_point_at_real_pods(rendered: list[dict[str, Any]]) -> None:
+    deployments = {m["metadata"]["name"]: m for m in rendered if m["kind"] == "Deployment"}
+
+    def pods_of(selector: dict[str, str]) -> list[dict[str, Any]]:
+        return [d for d in deployments.values() if selects(selector, d["spec"]["template"]["metadata"]["labels"])]
+
+    for service in (m for m in rendered if m["kind"] == "Service"):
+        (deployment,) = pods_of(service["spec"]["selector"])
+        container_ports = {p["name"] for c in deployment["spec"]["template"]["spec"]["containers"] for p in c["ports"]}
+        assert {p["targetPort"] for p in service["spec"]["ports"]} <= container_ports, service["metadata"]["name"]
+    for budget in (m for m in rendered if m["kind"] == "PodDisruptionBudget"):
+        (deployment,) = pods_of(budget["spec"]["selector"]["matchLabels"])
+        assert budget["spec"]["minAvailable"] < deployment["spec"]["replicas"]  # drains can proceed
+    for autoscaler in (m for m in rendered if m["kind"] == "HorizontalPodAutoscaler"):
+        target = autoscaler["spec"]["scaleTargetRef"]
+        assert target["kind"] == "Deployment"
+        assert target["name"] in deployments
+        assert target["name"] != "driftline", "the server owns its store: it is scaled out, not autoscaled"
+    monitor = one(rendered, "ServiceMonitor", "driftline")
+    (service,) = [
+        m
+        for m in rendered
+        if m["kind"] == "Service" and selects(monitor["spec"]["selector"]["matchLabels"], m["metadata"]["labels"])
+    ]
+    assert service["metadata"]["name"] == "driftline"  # the job label that rules.yml's DriftlineDown selects
+    assert {e["port"] for e in monitor["spec"]["endpoints"]} <= {p["name"] for p in service["spec"]["ports"]}
+    dashboard = deployments["driftline-dashboard"]["spec"]["template"]["spec"]["containers"][0]
+    port = service["spec"]["ports"][0]["port"]
+    assert f"http://{service['metadata']['name']}:{port}" in dashboard["args"]
+
+
+def test_config_map_holds_valid_settings(rendered: list[dict[str, Any]], tmp_path: Path) -> None:
+    (config_map,) = [m for m in rendered if m["kind"] == "ConfigMap"]
+    assert config_map["metadata"]["name"].startswith("driftline-config-")  # hashed: pods roll on change
+    deployment = one(rendered, "Deployment", "driftline")
+    volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["config"]["configMap"]["name"] == config_map["metadata"]["name"]
+    path = tmp_path / "config.yaml"
+    path.write_text(config_map["data"]["config.yaml"])
+    settings = load_settings(path)  # extra="forbid": a misspelt option fails here
+    assert settings.window_seconds > 0
+
+
+def test_tokens_come_from_secrets(rendered: list[dict[str, Any]]) -> None:
+    for deployment in (m for m in rendered if m["kind"] == "Deployment"):
+        for container in deployment["spec"]["template"]["spec"]["containers"]:
+            for variable in container["env"]:
+                if variable["name"].endswith("_TOKEN") or (variable["name"] == "DRIFTLINE_DB_URL" and "valueFrom" in variable):
+                    assert "value" not in variable, variable["name"]
+                    assert variable["valueFrom"]["secretKeyRef"]["name"] in {"driftline-tokens", "driftline-db"}
+
+
+def test_example_overlay_moves_the_store_to_postgresql() -> None:
+    manifests = kustomize(LAYERS["example"])
+    assert {m["metadata"].get("namespace") for m in manifests} == {"ml-monitoring"}
+    assert not [m for m in manifests if m["kind"] == "PersistentVolumeClaim"]
+    (server,) = one(manifests, "Deployment", "driftline")["spec"]["template"]["spec"]["containers"]
+    database = next(v for v in server["env"] if v["name"] == "DRIFTLINE_DB_URL")
+    assert database == {"name": "DRIFTLINE_DB_URL", "valueFrom": {"secretKeyRef": {"name": "driftline-db", "key": "url"}}}
+    assert server["image"] == "registry.example.com/ml-platform/driftline:0.1.0"
+    for kind in ("ServiceMonitor", "PrometheusRule"):
+        assert one(manifests, kind, "driftline")["metadata"]["labels"]["release"] == "kube-prometheus-stack"
