@@ -262,7 +262,8 @@ def test_services_monitors_and_autoscaling_point_at_real_pods(rendered: list[dic
         for m in rendered
         if m["kind"] == "Service" and selects(monitor["spec"]["selector"]["matchLabels"], m["metadata"]["labels"])
     ]
-    assert service["metadata"]["name"] == "driftline"  # the job label that rules.yml's DriftlineDown selects
+    # the job label that rules.yml's DriftlineDown selects
+    assert service["metadata"]["labels"][monitor["spec"]["jobLabel"]] == "driftline"
     assert {e["port"] for e in monitor["spec"]["endpoints"]} <= {p["name"] for p in service["spec"]["ports"]}
     dashboard = deployments["driftline-dashboard"]["spec"]["template"]["spec"]["containers"][0]
     port = service["spec"]["ports"][0]["port"]
