@@ -7,60 +7,28 @@ correlations, firing alerts) are accepted from CONTRACT.md's list instead.
 
 from __future__ import annotations
 
-import json
 import re
-import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
-import promql_parser
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from deploy_support import CONTRACT_METRICS, DEPLOY, load_yaml
+from deploy_support import (
+    CONTRACT_METRICS,
+    DASHBOARDS,
+    DEPLOY,
+    GRAFANA_INTERVALS,
+    dashboard_queries,
+    feed_traffic,
+    load_dashboard,
+    load_yaml,
+    metric_names,
+)
 from monitor.settings import Settings
-from monitor.simulate import run_simulation
-from support import ServerThread, wait_caught_up
+from support import ServerThread
 
 GRAFANA = DEPLOY / "grafana"
-DASHBOARDS = sorted((GRAFANA / "dashboards").glob("*.json"))
-#: Grafana's built-in interval variables, replaced by typical values before parsing.
-GRAFANA_INTERVALS = {"$__rate_interval": "1m", "$__interval": "15s", "$__range": "6h"}
-LABEL_VALUES = re.compile(r"^label_values\((?:(?P<selector>.+),\s*)?(?P<label>\w+)\)$")
-
-
-def load(path: Path) -> dict[str, Any]:
-    board: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    return board
-
-
-def queries(board: dict[str, Any]) -> Iterator[tuple[str, str]]:
-    """(where, PromQL) for every panel target and every query variable."""
-    for panel in board["panels"]:
-        for target in panel["targets"]:
-            yield f"panel {panel['title']!r} {target['refId']}", target["expr"]
-    for variable in board["templating"]["list"]:
-        if variable["type"] == "query":
-            match = LABEL_VALUES.match(variable["query"]["query"])
-            assert match is not None, f"variable {variable['name']}: use label_values(selector, label)"
-            if match["selector"]:
-                yield f"variable {variable['name']}", match["selector"]
-
-
-def metric_names(expr: str) -> set[str]:
-    for variable, value in GRAFANA_INTERVALS.items():
-        expr = expr.replace(variable, value)
-    names: set[str] = set()
-
-    def visit(node: object) -> None:
-        if isinstance(node, promql_parser.VectorSelector):
-            assert node.name, f"select metrics by name: {expr}"
-            names.add(node.name)
-
-    promql_parser.walk(promql_parser.parse(expr), visit)
-    return names
 
 
 def exported_names(metrics_text: str) -> set[str]:
@@ -72,35 +40,12 @@ def exported_names(metrics_text: str) -> set[str]:
     return names
 
 
-def gpu_metrics_json(now_ns: int) -> dict[str, Any]:
-    """OTLP/JSON hardware metrics of one GPU, as an OpenTelemetry hw.* instrumentation sends them."""
-    gpu = [{"key": k, "value": {"stringValue": v}} for k, v in {"hw.id": "GPU-5a1b", "hw.name": "0", "hw.type": "gpu"}.items()]
-    gpu.append({"key": "hw.model", "value": {"stringValue": "NVIDIA L4"}})
-    points = {"hw.gpu.utilization": 0.8, "hw.gpu.memory.usage": 8e9, "hw.gpu.memory.limit": 2.4e10, "hw.power": 60.0}
-    metrics = [
-        {"name": name, "gauge": {"dataPoints": [{"timeUnixNano": str(now_ns), "asDouble": value, "attributes": gpu}]}}
-        for name, value in points.items()
-    ]
-    metrics.append(
-        {"name": "hw.temperature", "gauge": {"dataPoints": [{"timeUnixNano": str(now_ns), "asDouble": 55.0, "attributes": gpu}]}}
-    )
-    resource = {"attributes": [{"key": "host.name", "value": {"stringValue": "gpu-node-7"}}]}
-    return {"resourceMetrics": [{"resource": resource, "scopeMetrics": [{"metrics": metrics}]}]}
-
-
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
     """Metric names in /metrics of a real server fed a little of every kind of traffic."""
     url = f"sqlite:///{tmp_path_factory.mktemp('grafana') / 'driftline.db'}"
     with ServerThread(Settings(db_url=url, port=0)) as server:
-        run_simulation(server.url, scenario="credit-risk", rate=150.0, duration=1.5, token=None)
-        response = httpx.post(f"{server.url}/v1/metrics", json=gpu_metrics_json(time.time_ns()), timeout=10)
-        assert response.status_code == 200, response.text
-        assert httpx.post(f"{server.url}/v1/logs", content=b"x", headers={"Content-Type": "text/plain"}).status_code == 415
-        wait_caught_up(server.url)
-        for version in ("v1", "v2"):
-            evaluated = httpx.post(f"{server.url}/api/v1/models/credit-risk/evaluate", params={"version": version}, timeout=60)
-            assert evaluated.status_code == 200, evaluated.text
+        feed_traffic(server.url)
         text = httpx.get(f"{server.url}/metrics", timeout=10).text
     assert 'driftline_feature_drift_detected{feature="income",model="credit-risk",version="v2"} 1.0' in text
     return exported_names(text)
@@ -108,7 +53,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
 
 @pytest.mark.parametrize("path", DASHBOARDS, ids=lambda path: path.stem)
 def test_dashboard_is_a_valid_grafana_model(path: Path) -> None:
-    board = load(path)
+    board = load_dashboard(path)
     assert board["uid"].startswith("driftline-")
     assert len(board["uid"]) <= 40  # Grafana's limit
     assert board["title"].startswith("Driftline / ")
@@ -131,7 +76,7 @@ def test_dashboard_is_a_valid_grafana_model(path: Path) -> None:
 
 
 def test_dashboard_uids_and_titles_are_unique() -> None:
-    boards = [load(path) for path in DASHBOARDS]
+    boards = [load_dashboard(path) for path in DASHBOARDS]
     assert len(boards) == 3
     assert len({board["uid"] for board in boards}) == len({board["title"] for board in boards}) == 3
 
@@ -139,7 +84,7 @@ def test_dashboard_uids_and_titles_are_unique() -> None:
 @pytest.mark.parametrize("path", DASHBOARDS, ids=lambda path: path.stem)
 def test_every_query_is_promql_over_exported_metrics(path: Path, exported: set[str]) -> None:
     not_yet_exported = CONTRACT_METRICS - exported
-    for where, expr in queries(load(path)):
+    for where, expr in dashboard_queries(load_dashboard(path)):
         try:
             names = metric_names(expr)
         except ValueError as exc:

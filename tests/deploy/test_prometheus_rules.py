@@ -6,10 +6,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import promql_parser
 import pytest
 
-from deploy_support import CONTRACT_METRICS, DEPLOY, load_yaml
+from deploy_support import CONTRACT_METRICS, DEPLOY, load_yaml, metric_names
 from support import require_binary
 
 PROMETHEUS = DEPLOY / "prometheus"
@@ -19,18 +18,6 @@ UNIT_TESTS = sorted((PROMETHEUS / "tests").glob("*_test.yml"))
 
 def run(*command: str | Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(part) for part in command], capture_output=True, text=True, timeout=120, check=False)
-
-
-def selected_metrics(expr: str) -> set[str]:
-    """Metric names an expression selects (``promql_parser`` raises ValueError on bad PromQL)."""
-    names: set[str] = set()
-
-    def visit(node: object) -> None:
-        if isinstance(node, promql_parser.VectorSelector):
-            names.add(node.name or next(m.value for m in node.matchers.matchers if m.name == "__name__"))
-
-    promql_parser.walk(promql_parser.parse(expr), visit)
-    return names
 
 
 def test_rules_pass_promtool_check() -> None:
@@ -73,7 +60,7 @@ def test_rules_read_only_contract_metrics() -> None:
     recorded = {rule["record"] for group in load_yaml(RULES)["groups"] for rule in group["rules"] if "record" in rule}
     for group in load_yaml(RULES)["groups"]:
         for rule in group["rules"]:
-            unknown = selected_metrics(rule["expr"]) - CONTRACT_METRICS - recorded - {"up"}
+            unknown = metric_names(rule["expr"]) - CONTRACT_METRICS - recorded - {"up"}
             assert not unknown, f"{rule.get('alert') or rule.get('record')} reads {sorted(unknown)}"
 
 
