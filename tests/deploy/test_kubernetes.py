@@ -24,7 +24,12 @@ from support import require_binary
 
 KUBERNETES = DEPLOY / "kubernetes"
 KUBERNETES_VERSION = "1.29.0"  # the oldest release still commonly run; later ones accept these manifests too
-LAYERS = {"base": KUBERNETES / "base", "example": KUBERNETES / "overlays" / "example"}
+LAYERS = {
+    "base": KUBERNETES / "base",
+    "example": KUBERNETES / "overlays" / "example",
+    "scale-out": KUBERNETES / "overlays" / "scale-out",
+}
+WORKLOADS = ("Deployment", "StatefulSet")
 IMAGE_UID = 10001  # USER in deploy/Dockerfile
 
 DURATION = {
@@ -155,20 +160,32 @@ def one(manifests: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]
     return found
 
 
+def workloads(manifests: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {m["metadata"]["name"]: m for m in manifests if m["kind"] in WORKLOADS}
+
+
+def server(manifests: list[dict[str, Any]]) -> dict[str, Any]:
+    """The workload running Driftline's server (a Deployment, or the shards' StatefulSet)."""
+    (found,) = [
+        w
+        for w in workloads(manifests).values()
+        if w["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"] == "server"
+    ]
+    return found
+
+
+def container(workload: dict[str, Any], name: str) -> dict[str, Any]:
+    (found,) = [c for c in workload["spec"]["template"]["spec"]["containers"] if c["name"] == name]
+    return found
+
+
 def selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
     return all(labels.get(key) == value for key, value in selector.items())
 
 
 def test_builtin_kinds_validate_against_the_kubernetes_schemas(rendered: list[dict[str, Any]]) -> None:
     builtin = [m for m in rendered if m["kind"] not in CRD_SCHEMAS]
-    assert {m["kind"] for m in builtin} >= {
-        "Deployment",
-        "Service",
-        "ConfigMap",
-        "PodDisruptionBudget",
-        "HorizontalPodAutoscaler",
-        "ServiceAccount",
-    }
+    assert {m["kind"] for m in builtin} >= {"Service", "ConfigMap", "PodDisruptionBudget", "ServiceAccount"}
     for manifest in builtin:
         try:
             kubernetes_validate.validate(manifest, KUBERNETES_VERSION, strict=True)
@@ -211,71 +228,78 @@ def test_prometheus_rule_embeds_rules_yml_and_passes_promtool(rendered: list[dic
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_pods_run_as_the_image_user_without_privileges(rendered: list[dict[str, Any]]) -> None:
-    for deployment in (m for m in rendered if m["kind"] == "Deployment"):
-        pod = deployment["spec"]["template"]["spec"]
+def test_pods_run_unprivileged_with_resources_and_probes(rendered: list[dict[str, Any]]) -> None:
+    for workload in workloads(rendered).values():
+        pod = workload["spec"]["template"]["spec"]
         assert pod["securityContext"]["runAsNonRoot"] is True
         assert pod["securityContext"]["runAsUser"] == IMAGE_UID
-        assert pod["automountServiceAccountToken"] is False
-        for container in pod["containers"]:
-            context = container["securityContext"]
+        # only the routing Collector reads the Kubernetes API (its resolver)
+        assert pod["automountServiceAccountToken"] is (pod["serviceAccountName"] == "otel-loadbalancer")
+        for spec in pod["containers"]:
+            context = spec["securityContext"]
             assert context["allowPrivilegeEscalation"] is False
             assert context["readOnlyRootFilesystem"] is True
             assert context["capabilities"]["drop"] == ["ALL"]
-            assert set(container["resources"]) == {"requests", "limits"}
-            assert {"cpu", "memory"} <= set(container["resources"]["requests"]) & set(container["resources"]["limits"])
-            assert {"livenessProbe", "readinessProbe"} <= set(container)
+            assert set(spec["resources"]) == {"requests", "limits"}
+            assert {"cpu", "memory"} <= set(spec["resources"]["requests"]) & set(spec["resources"]["limits"])
+            assert {"livenessProbe", "readinessProbe"} <= set(spec)
 
 
-def test_server_probes_use_healthz_and_readyz(rendered: list[dict[str, Any]]) -> None:
-    deployment = one(rendered, "Deployment", "driftline")
-    assert deployment["spec"]["replicas"] == 1
-    assert deployment["spec"]["strategy"]["type"] == "Recreate"  # one pod per store, never two
-    (server,) = deployment["spec"]["template"]["spec"]["containers"]
-    assert server["livenessProbe"]["httpGet"]["path"] == "/healthz"
-    assert server["startupProbe"]["httpGet"]["path"] == "/healthz"
-    assert server["readinessProbe"]["httpGet"]["path"] == "/readyz"
-    assert server["args"][0] == "serve"
+def test_server_probes_use_healthz_and_readyz_and_one_pod_owns_each_store(rendered: list[dict[str, Any]]) -> None:
+    workload = server(rendered)
+    if workload["kind"] == "Deployment":
+        assert workload["spec"]["replicas"] == 1
+        assert workload["spec"]["strategy"]["type"] == "Recreate"  # never two pods on one store
+    else:  # shards: one volume per pod
+        assert [t["metadata"]["name"] for t in workload["spec"]["volumeClaimTemplates"]] == ["data"]
+    spec = container(workload, "server")
+    assert spec["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert spec["startupProbe"]["httpGet"]["path"] == "/healthz"
+    assert spec["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert spec["args"][0] == "serve"
 
 
 def test_services_monitors_and_autoscaling_point_at_real_pods(rendered: list[dict[str, Any]]) -> None:
-    deployments = {m["metadata"]["name"]: m for m in rendered if m["kind"] == "Deployment"}
+    running = workloads(rendered)
 
     def pods_of(selector: dict[str, str]) -> list[dict[str, Any]]:
-        return [d for d in deployments.values() if selects(selector, d["spec"]["template"]["metadata"]["labels"])]
+        return [w for w in running.values() if selects(selector, w["spec"]["template"]["metadata"]["labels"])]
 
     for service in (m for m in rendered if m["kind"] == "Service"):
-        (deployment,) = pods_of(service["spec"]["selector"])
-        container_ports = {p["name"] for c in deployment["spec"]["template"]["spec"]["containers"] for p in c["ports"]}
+        (workload,) = pods_of(service["spec"]["selector"])
+        container_ports = {p["name"] for c in workload["spec"]["template"]["spec"]["containers"] for p in c["ports"]}
         assert {p["targetPort"] for p in service["spec"]["ports"]} <= container_ports, service["metadata"]["name"]
     for budget in (m for m in rendered if m["kind"] == "PodDisruptionBudget"):
-        (deployment,) = pods_of(budget["spec"]["selector"]["matchLabels"])
-        assert budget["spec"]["minAvailable"] < deployment["spec"]["replicas"]  # drains can proceed
+        (workload,) = pods_of(budget["spec"]["selector"]["matchLabels"])
+        if "minAvailable" in budget["spec"]:
+            assert budget["spec"]["minAvailable"] < workload["spec"]["replicas"]  # drains can proceed
+        else:
+            assert budget["spec"]["maxUnavailable"] >= 1
     for autoscaler in (m for m in rendered if m["kind"] == "HorizontalPodAutoscaler"):
         target = autoscaler["spec"]["scaleTargetRef"]
-        assert target["kind"] == "Deployment"
-        assert target["name"] in deployments
-        assert target["name"] != "driftline", "the server owns its store: it is scaled out, not autoscaled"
+        assert target["name"] in running
+        assert running[target["name"]]["kind"] == target["kind"]
+        assert running[target["name"]] is not server(rendered), "the server owns its store: it is scaled out, not autoscaled"
     monitor = one(rendered, "ServiceMonitor", "driftline")
     (service,) = [
         m
         for m in rendered
         if m["kind"] == "Service" and selects(monitor["spec"]["selector"]["matchLabels"], m["metadata"]["labels"])
     ]
+    (workload,) = pods_of(service["spec"]["selector"])
+    assert workload is server(rendered)
     # the job label that rules.yml's DriftlineDown selects
     assert service["metadata"]["labels"][monitor["spec"]["jobLabel"]] == "driftline"
     assert {e["port"] for e in monitor["spec"]["endpoints"]} <= {p["name"] for p in service["spec"]["ports"]}
-    dashboard = deployments["driftline-dashboard"]["spec"]["template"]["spec"]["containers"][0]
-    port = service["spec"]["ports"][0]["port"]
-    assert f"http://{service['metadata']['name']}:{port}" in dashboard["args"]
+    if "driftline-dashboard" in running:
+        dashboard = container(running["driftline-dashboard"], "dashboard")
+        assert f"http://{service['metadata']['name']}:{service['spec']['ports'][0]['port']}" in dashboard["args"]
 
 
 def test_config_map_holds_valid_settings(rendered: list[dict[str, Any]], tmp_path: Path) -> None:
-    (config_map,) = [m for m in rendered if m["kind"] == "ConfigMap"]
-    assert config_map["metadata"]["name"].startswith("driftline-config-")  # hashed: pods roll on change
-    deployment = one(rendered, "Deployment", "driftline")
-    volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
-    assert volumes["config"]["configMap"]["name"] == config_map["metadata"]["name"]
+    (config_map,) = [m for m in rendered if m["kind"] == "ConfigMap" and m["metadata"]["name"].startswith("driftline-config-")]
+    volumes = {v["name"]: v for v in server(rendered)["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["config"]["configMap"]["name"] == config_map["metadata"]["name"]  # hashed: pods roll on change
     path = tmp_path / "config.yaml"
     path.write_text(config_map["data"]["config.yaml"])
     settings = load_settings(path)  # extra="forbid": a misspelt option fails here
@@ -283,9 +307,9 @@ def test_config_map_holds_valid_settings(rendered: list[dict[str, Any]], tmp_pat
 
 
 def test_tokens_come_from_secrets(rendered: list[dict[str, Any]]) -> None:
-    for deployment in (m for m in rendered if m["kind"] == "Deployment"):
-        for container in deployment["spec"]["template"]["spec"]["containers"]:
-            for variable in container["env"]:
+    for workload in workloads(rendered).values():
+        for spec in workload["spec"]["template"]["spec"]["containers"]:
+            for variable in spec.get("env", []):
                 if variable["name"].endswith("_TOKEN") or (variable["name"] == "DRIFTLINE_DB_URL" and "valueFrom" in variable):
                     assert "value" not in variable, variable["name"]
                     assert variable["valueFrom"]["secretKeyRef"]["name"] in {"driftline-tokens", "driftline-db"}
@@ -295,9 +319,37 @@ def test_example_overlay_moves_the_store_to_postgresql() -> None:
     manifests = kustomize(LAYERS["example"])
     assert {m["metadata"].get("namespace") for m in manifests} == {"ml-monitoring"}
     assert not [m for m in manifests if m["kind"] == "PersistentVolumeClaim"]
-    (server,) = one(manifests, "Deployment", "driftline")["spec"]["template"]["spec"]["containers"]
-    database = next(v for v in server["env"] if v["name"] == "DRIFTLINE_DB_URL")
+    spec = container(one(manifests, "Deployment", "driftline"), "server")
+    database = next(v for v in spec["env"] if v["name"] == "DRIFTLINE_DB_URL")
     assert database == {"name": "DRIFTLINE_DB_URL", "valueFrom": {"secretKeyRef": {"name": "driftline-db", "key": "url"}}}
-    assert server["image"] == "registry.example.com/ml-platform/driftline:0.1.0"
+    assert spec["image"] == "registry.example.com/ml-platform/driftline:0.1.0"
     for kind in ("ServiceMonitor", "PrometheusRule"):
         assert one(manifests, kind, "driftline")["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+
+
+def test_scale_out_overlay_wires_the_collector_tiers_to_the_shards() -> None:
+    manifests = kustomize(LAYERS["scale-out"])
+    configs = {m["metadata"]["name"]: yaml.safe_load(m["data"]["config.yaml"]) for m in manifests if m["kind"] == "ConfigMap"}
+    collector = DEPLOY / "otel-collector"
+    assert configs["otel-loadbalancer"] == load_yaml(collector / "loadbalancer.yaml")
+    assert configs["otel-shard-sidecar"] == load_yaml(collector / "shard-sidecar.yaml")
+    shards = server(manifests)
+    assert shards["kind"] == "StatefulSet"
+    headless = one(manifests, "Service", shards["spec"]["serviceName"])
+    assert headless["spec"]["clusterIP"] == "None"
+    resolver = configs["otel-loadbalancer"]["exporters"]["loadbalancing"]["resolver"]["k8s"]
+    assert resolver["service"] == f"{headless['metadata']['name']}.{headless['metadata']['namespace']}"
+    assert resolver["ports"] == [p["port"] for p in headless["spec"]["ports"]]
+    sidecar = container(shards, "otel-collector")
+    volumes = {v["name"]: v for v in shards["spec"]["template"]["spec"]["volumes"]}
+    (mount,) = sidecar["volumeMounts"]
+    assert volumes[mount["name"]]["configMap"]["name"] == "otel-shard-sidecar"
+    assert mount["mountPath"] == "/etc/otelcol-contrib"
+    role = one(manifests, "Role", "otel-loadbalancer")
+    assert {r for rule in role["rules"] for r in rule["resources"]} == {"endpoints", "endpointslices"}
+    binding = one(manifests, "RoleBinding", "otel-loadbalancer")
+    assert [s["name"] for s in binding["subjects"]] == [
+        one(manifests, "Deployment", "otel-loadbalancer")["spec"]["template"]["spec"]["serviceAccountName"]
+    ]
+    # the single server and the dashboard are gone: they would show one shard's models only
+    assert set(workloads(manifests)) == {"driftline-shard", "otel-loadbalancer"}
