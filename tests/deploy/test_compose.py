@@ -1,13 +1,16 @@
 """deploy/compose.yaml: the services, their health checks, profiles, files and wiring.
 
-No Docker engine is available here, so the file is checked structurally: every file it mounts
-exists, every name one service uses for another resolves, images are pinned, ports stay on
-loopback, and Driftline's commands parse with the real CLI parser.
+No Docker engine is available here, so the file is validated against the Compose Specification's
+JSON schema (vendored in check-jsonschema) and checked structurally: every file it mounts exists,
+every name one service uses for another resolves, images are pinned, ports stay on loopback, and
+Driftline's commands parse with the real CLI parser.
 """
 
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -43,6 +46,21 @@ def host_file(service: str, container_path: str) -> Path:
         if PurePosixPath(target) in path.parents:
             return source / path.relative_to(target)
     raise AssertionError(f"{service}: nothing is mounted at {container_path}")
+
+
+def check_compose_schema(path: Path) -> subprocess.CompletedProcess[str]:
+    command = [str(Path(sys.executable).parent / "check-jsonschema"), "--builtin-schema", "vendor.compose-spec", str(path)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_compose_file_follows_the_compose_specification(tmp_path: Path) -> None:
+    result = check_compose_schema(DEPLOY / "compose.yaml")
+    assert result.returncode == 0, result.stdout + result.stderr
+    broken = tmp_path / "compose.yaml"  # the schema check can fail: a misspelt key is reported
+    broken.write_text((DEPLOY / "compose.yaml").read_text().replace("start_period:", "start_periode:", 1))
+    result = check_compose_schema(broken)
+    assert result.returncode != 0
+    assert "start_periode" in result.stdout
 
 
 def test_the_stack_has_every_component() -> None:
