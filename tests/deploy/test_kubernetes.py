@@ -342,6 +342,7 @@ def test_scale_out_overlay_wires_the_collector_tiers_to_the_shards() -> None:
     assert shards["kind"] == "StatefulSet"
     headless = one(manifests, "Service", shards["spec"]["serviceName"])
     assert headless["spec"]["clusterIP"] == "None"
+    assert headless["spec"]["publishNotReadyAddresses"] is True  # readiness must not re-route models
     resolver = configs["otel-loadbalancer"]["exporters"]["loadbalancing"]["resolver"]["k8s"]
     assert resolver["service"] == f"{headless['metadata']['name']}.{headless['metadata']['namespace']}"
     assert resolver["ports"] == [p["port"] for p in headless["spec"]["ports"]]
