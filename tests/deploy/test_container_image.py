@@ -100,7 +100,7 @@ def test_final_stage_is_slim_non_root_and_checks_healthz() -> None:
 
 def test_build_stage_copies_every_package_and_the_context_lets_them_through() -> None:
     build, _ = stages()
-    copied = {value.split()[0] for value in build.values("COPY")} | set(build.values("COPY")[0].split()[:-1])
+    copied = {source for value in build.values("COPY") for source in value.split()[:-1]}
     packages = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"])
     assert {package.rstrip("*") for package in packages} | {"pyproject.toml", "README.md"} == copied
     allowed = {
