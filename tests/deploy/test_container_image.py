@@ -57,7 +57,9 @@ def exec_form(value: str) -> list[str]:
 
 
 def runtime_env() -> dict[str, str]:
-    return DockerfileParser(str(DOCKERFILE)).envs  # type: ignore[no-any-return]
+    """The final stage's ENV, with earlier ones applied as Docker does."""
+    envs: dict[str, str] = DockerfileParser(str(DOCKERFILE)).envs
+    return envs
 
 
 def test_hadolint_finds_nothing() -> None:
@@ -73,7 +75,7 @@ def test_hadolint_finds_nothing() -> None:
 
 
 def test_hadolint_would_catch_a_root_image(tmp_path: Path) -> None:
-    """The lint above can fail: dropping the USER line is reported (DL3002 needs a root USER)."""
+    """The lint above can fail: a final stage running as root is reported (DL3002)."""
     bad = tmp_path / "Dockerfile"
     bad.write_text(DOCKERFILE.read_text().replace("USER 10001:10001", "USER root"))
     result = subprocess.run(
