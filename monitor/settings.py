@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from alerts.rules import AlertsConfig
 
 __all__ = ["Settings", "load_settings"]
 
@@ -71,6 +73,21 @@ class Settings(BaseSettings):
     series_retention_seconds: float = Field(
         30 * 86400.0, gt=0, description="How long rolled-up metric buckets are kept, by bucket start time."
     )
+
+    # -- alerts --
+    alerts: AlertsConfig | None = Field(
+        None, description="Alert rules, receivers, routes and rollback policies (a YAML section; see docs/alerts.md)."
+    )
+    webhook_url: str | None = Field(
+        None, description="Quick path: send every alert of the default rules to this URL as a signed webhook."
+    )
+    webhook_secret: SecretStr | None = Field(None, description="Quick path: the webhook's signing secret (whsec_…).")
+
+    @model_validator(mode="after")
+    def _quick_webhook(self) -> Settings:
+        if self.webhook_url is not None and self.webhook_secret is None:
+            raise ValueError("webhook_secret: DRIFTLINE_WEBHOOK_URL needs DRIFTLINE_WEBHOOK_SECRET (whsec_…)")
+        return self
 
     ingest_token: SecretStr | None = Field(None, description="Bearer token required by ingest endpoints when set.")
     admin_token: SecretStr | None = Field(None, description="Bearer token required by write endpoints when set.")
