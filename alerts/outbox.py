@@ -181,7 +181,12 @@ class Outbox:
             if now + delay <= row["deadline"]:
                 values["next_attempt_at"] = now + delay
             else:
-                values |= {"state": "dead", "finished_at": now, "last_error": f"deadline passed: {result.detail}"}
+                last = result.detail or f"status {result.status_code}"
+                values |= {
+                    "state": "dead",
+                    "finished_at": now,
+                    "last_error": f"deadline passed after {attempts} attempts; last: {last}",
+                }
         else:
             values |= {"state": "dead", "finished_at": now}
         with self.engine.begin() as connection:

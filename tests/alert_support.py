@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine
 
@@ -13,6 +14,8 @@ from alerts.model import Action, Notifier
 from alerts.outbox import Outbox
 from alerts.rules import AlertsConfig, Route, effective_rules
 from alerts.source import Sample
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -77,3 +80,15 @@ def build(
     )
     engine.load()
     return engine, outbox
+
+
+def eventually(predicate: Callable[[], T], timeout: float = 30.0) -> T:
+    """Poll ``predicate`` until it returns something truthy; return that (tests/conftest.py's
+    ``wait_until`` is not importable from a folder with its own conftest)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"condition not met in {timeout} s")

@@ -1,0 +1,134 @@
+"""Alerts in a running server: a real rejection fires the default rule end to end, over HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import httpx
+import pytest
+from alert_support import eventually
+
+import monitor.alerting
+from alerts.model import Notifier, Result
+from alerts.notifiers.memory import MemoryNotifier
+from monitor.settings import Settings
+from support import ServerThread, scrape
+
+ALERTS = {
+    "evaluation_interval": 0.05,
+    "backoff_initial": 0.05,
+    "receivers": {"ops": {"type": "memory"}, "broken": {"type": "memory"}},
+    "routes": [{"receiver": "ops"}, {"receiver": "broken", "matchers": ['severity="warning"']}],
+    "policies": [{"name": "note", "matchers": ['alertname="IngestRejections"'], "action": {"type": "record"}}],
+}
+
+
+def reject_one(url: str) -> None:
+    response = httpx.post(f"{url}/v1/logs", content=b"x", headers={"Content-Type": "text/plain"}, timeout=10)
+    assert response.status_code == 415
+
+
+@pytest.fixture
+def server(sqlite_url: str) -> Iterator[ServerThread]:
+    settings = Settings(db_url=sqlite_url, port=0, alerts=ALERTS, admin_token="adm1n")  # type: ignore[arg-type]
+    with ServerThread(settings) as running:
+        yield running
+
+
+def test_rejection_fires_notifies_acts_and_shows_in_api_and_metrics(server: ServerThread) -> None:
+    outbox = server.runtime.alerting.outbox
+    ops: MemoryNotifier = outbox.notifiers["ops"]
+    outbox.notifiers["broken"].fail_next(Result(ok=False, retryable=False, status_code=410, detail="gone"))
+    reject_one(server.url)
+
+    eventually(lambda: ops.sent, timeout=30)
+    (alert,) = ops.sent[0].alerts
+    assert (alert.alertname, alert.state, alert.labels["reason"]) == ("IngestRejections", "firing", "unsupported_media_type")
+    assert alert.annotations["summary"] == "logs records rejected: unsupported_media_type"
+    assert ops.sent[0].id.startswith("msg_")
+
+    body = httpx.get(f"{server.url}/api/v1/alerts", params={"state": "firing", "label": "signal:logs"}).json()
+    assert body["total"] == 1
+    assert body["items"][0]["alertname"] == "IngestRejections"
+    assert httpx.get(f"{server.url}/api/v1/alerts", params={"label": "signal:traces"}).json()["total"] == 0
+
+    metrics = scrape(server.url)
+    assert metrics['driftline_alerts_firing{alertname="IngestRejections",severity="warning"}'] == 1.0
+    assert metrics['driftline_alerts_firing{alertname="FeatureDrift",severity="warning"}'] == 0.0
+
+    actions = eventually(lambda: [a for a in httpx.get(f"{server.url}/api/v1/actions").json()["items"] if a["result"] == "ok"])
+    assert (actions[0]["policy"], actions[0]["decision"], actions[0]["alertname"]) == ("note", "run", "IngestRejections")
+    assert actions[0]["trigger"].startswith("rule IngestRejections started firing")
+    assert server.runtime.alerting.outbox.actions["note"].runs[0].fingerprint == alert.fingerprint
+
+    dead = eventually(lambda: httpx.get(f"{server.url}/api/v1/outbox", params={"state": "dead"}).json()["items"])
+    assert (dead[0]["target"], dead[0]["last_status"], dead[0]["last_error"]) == ("broken", 410, "gone")
+    assert "payload" not in dead[0]
+    assert scrape(server.url)["driftline_outbox_dead_total{}"] == 1.0
+
+
+def test_silences_api(server: ServerThread) -> None:
+    admin = {"Authorization": "Bearer adm1n"}
+    silence = {"matchers": ['alertname="IngestRejections"'], "duration": "1h", "created_by": "oncall", "comment": "known"}
+    assert httpx.post(f"{server.url}/api/v1/silences", json=silence).status_code == 401
+    bad = httpx.post(f"{server.url}/api/v1/silences", json=silence | {"matchers": ["alertname is x"]}, headers=admin)
+    assert bad.status_code == 422
+    assert "matcher 'alertname is x'" in bad.json()["detail"]
+    both = httpx.post(f"{server.url}/api/v1/silences", json=silence | {"ends_at": 1.0}, headers=admin)
+    assert both.status_code == 422
+    created = httpx.post(f"{server.url}/api/v1/silences", json=silence, headers=admin)
+    assert created.status_code == 201
+    sid = created.json()["id"]
+    assert created.json()["ends_at"] - created.json()["starts_at"] == 3600.0
+
+    ops: MemoryNotifier = server.runtime.alerting.outbox.notifiers["ops"]
+    reject_one(server.url)
+    firing = eventually(lambda: httpx.get(f"{server.url}/api/v1/alerts", params={"state": "firing"}).json()["items"])
+    assert firing[0]["silenced"] is True
+    assert ops.sent == []  # silenced: evaluated, stored, not notified
+    assert httpx.get(f"{server.url}/api/v1/actions").json()["total"] == 0  # and not acted on
+
+    listed = httpx.get(f"{server.url}/api/v1/silences").json()
+    assert [s["id"] for s in listed["items"]] == [sid]
+    assert httpx.delete(f"{server.url}/api/v1/silences/{sid}", headers=admin).status_code == 204
+    assert httpx.delete(f"{server.url}/api/v1/silences/{sid}", headers=admin).status_code == 404
+    assert httpx.get(f"{server.url}/api/v1/silences").json()["total"] == 0
+    assert httpx.get(f"{server.url}/api/v1/silences", params={"include_expired": True}).json()["total"] == 1
+    eventually(lambda: ops.sent, timeout=30)  # the silence is gone: the still-firing alert is notified
+
+
+def test_quick_path_routes_default_rules_to_a_webhook(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    built: dict[str, Mapping[str, Any]] = {}
+    real = monitor.alerting.build_notifier
+
+    def fake_webhook(name: str, spec: Mapping[str, Any]) -> Notifier:
+        if spec["type"] != "webhook":
+            return real(name, spec)
+        built[name] = spec
+        return MemoryNotifier(name)
+
+    monkeypatch.setattr(monitor.alerting, "build_notifier", fake_webhook)
+    settings = Settings(
+        db_url=sqlite_url,
+        port=0,
+        webhook_url="http://127.0.0.1:9/hooks/driftline",
+        webhook_secret="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",  # type: ignore[arg-type]
+        alerts={
+            "evaluation_interval": 0.05,
+            "rules": [{"name": "Mine", "metric": "driftline_ingest_rejected_total", "threshold": 0}],
+        },  # type: ignore[arg-type]
+    )
+    with ServerThread(settings) as server:
+        reject_one(server.url)
+        hook: MemoryNotifier = server.runtime.alerting.outbox.notifiers["webhook"]
+        eventually(lambda: hook.sent, timeout=30)
+        eventually(lambda: httpx.get(f"{server.url}/api/v1/alerts", params={"alertname": "Mine"}).json()["total"])
+    assert built == {
+        "webhook": {
+            "type": "webhook",
+            "url": "http://127.0.0.1:9/hooks/driftline",
+            "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        }
+    }
+    assert {a.alertname for n in hook.sent for a in n.alerts} == {"IngestRejections"}  # default rules only, not "Mine"
