@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["Matcher", "format_duration", "matches_all", "parse_duration", "parse_matcher", "parse_matchers"]
+__all__ = ["Matcher", "matches_all", "parse_duration", "parse_matcher", "parse_matchers"]
 
 MatchOp = Literal["=", "!=", "=~", "!~"]
 _MATCHER = re.compile(r'^\s*([A-Za-z_][A-Za-z0-9_.]*)\s*(=~|!~|!=|=)\s*(?:"((?:[^"\\]|\\.)*)"|([^"\s]*))\s*$')
@@ -112,19 +112,3 @@ def parse_duration(value: str | float | int) -> float:
     if seconds < 0 or seconds != seconds:
         raise ValueError(f"duration {value!r} must not be negative")
     return seconds
-
-
-def format_duration(seconds: float) -> str:
-    """The shortest unit spelling of whole seconds, as used in messages.
-
-    >>> format_duration(5400), format_duration(45), format_duration(0.5)
-    ('1h30m', '45s', '0.5s')
-    """
-    if seconds != int(seconds) or seconds < 1:
-        return f"{seconds:g}s"
-    rest, parts = int(seconds), []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if rest >= size:
-            parts.append(f"{rest // size}{unit}")
-            rest %= size
-    return "".join(parts)

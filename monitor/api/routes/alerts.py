@@ -63,7 +63,7 @@ def _page(rows: list[dict[str, Any]], total: int, limit: int, offset: int) -> Pa
     return Page(items=rows, total=total, limit=limit, offset=offset)
 
 
-def _count_and_page(runtime: RuntimeDep, query: Select[Any], limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+def _count_and_page(runtime: RuntimeDep, query: Select[Any], limit: int | None, offset: int) -> tuple[list[dict[str, Any]], int]:
     with runtime.engine.connect() as connection:
         total = connection.execute(select(func.count()).select_from(query.subquery())).scalar_one()
         rows = [dict(row) for row in connection.execute(query.limit(limit).offset(offset)).mappings()]
@@ -92,13 +92,17 @@ def get_alerts(
     now = time.time()
     with runtime.engine.connect() as connection:
         silences = active_silences(connection, now)
-        rows = [dict(row) for row in connection.execute(query).mappings()]
-    matching = []
+    if wanted:  # labels are a JSON column: filter them here, then page
+        rows, _ = _count_and_page(runtime, query, limit=None, offset=0)
+        matchers = parse_matchers(wanted)
+        rows = [row for row in rows if matches_all(matchers, json.loads(row["labels"]))]
+        total, rows = len(rows), rows[offset : offset + limit]
+    else:
+        rows, total = _count_and_page(runtime, query, limit, offset)
+    items = []
     for row in rows:
         labels = json.loads(row["labels"])
-        if wanted and not matches_all(parse_matchers(wanted), labels):
-            continue
-        matching.append(
+        items.append(
             {
                 "id": row["id"],
                 "fingerprint": row["fingerprint"],
@@ -114,7 +118,7 @@ def get_alerts(
                 "silenced": row["state"] != "resolved" and any(s.silences(labels, now) for s in silences),
             }
         )
-    return _page(matching[offset : offset + limit], len(matching), limit, offset)
+    return _page(items, total, limit, offset)
 
 
 @router.post("/silences", status_code=201, dependencies=[AdminAuth])
