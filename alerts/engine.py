@@ -121,6 +121,9 @@ class AlertEngine:
         and what runs when alerts start firing.
     actions
         The action of each policy, by policy name (dry runs call it with ``dry_run=True``).
+    receiver_repeat
+        Longest repeat interval per receiver, whatever the rules say (Alertmanager forgets
+        alerts that are not re-sent within a few of its resend intervals).
     clock
         Unix time; tests pass a settable clock and call :meth:`evaluate` themselves.
     """
@@ -135,6 +138,7 @@ class AlertEngine:
         routes: Sequence[Route] = (),
         policies: Sequence[Policy] = (),
         actions: Mapping[str, Action] | None = None,
+        receiver_repeat: Mapping[str, float] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.engine = engine
@@ -144,6 +148,7 @@ class AlertEngine:
         self.routes = tuple(routes)
         self.policies = tuple(policies)
         self.actions = dict(actions or {})
+        self.receiver_repeat = dict(receiver_repeat or {})
         self.clock = clock
         self._active: dict[str, _Active] = {}
         self._groups: dict[tuple[str, str], _Group] = {}
@@ -352,7 +357,7 @@ class AlertEngine:
             members = sorted(firing.get(key, []), key=lambda a: a.fingerprint)
             current = frozenset(a.fingerprint for a in members)
             told_ended = [a for a in ended.get(key, []) if a.fingerprint in told]
-            repeat = min((a.rule.repeat_interval for a in members), default=0.0)
+            repeat = min([a.rule.repeat_interval for a in members] + [self.receiver_repeat.get(key[0], float("inf"))])
             due = bool(members) and group is not None and now - group.last_sent_at >= repeat
             if current - told or told_ended or due:
                 batch = [a.to_alert() for a in members] + told_ended

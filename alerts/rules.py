@@ -55,7 +55,7 @@ Comparator = Literal[">", ">=", "<", "<=", "==", "!="]
 Seconds = Annotated[float, BeforeValidator(parse_duration)]
 Matchers = Annotated[tuple[Matcher, ...], BeforeValidator(lambda v: parse_matchers(v) if v is not None else ())]
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
-_SECRET_KEYS = frozenset({"secret", "secrets", "token", "routing_key", "password"})
+_SECRET_KEYS = frozenset({"url", "secret", "secrets", "token", "bearer_token", "routing_key", "password"})
 
 
 def _template(text: str) -> str:
@@ -271,7 +271,7 @@ class AlertsConfig(BaseModel):
     rules: tuple[Rule, ...] = ()
     receivers: dict[str, ReceiverSpec] = Field(default_factory=dict)
     routes: tuple[Route, ...] = ()
-    policies: tuple[Policy, ...] = ()
+    policies: dict[str, Policy] = Field(default_factory=dict, description="Rollback policies by name.")
     delivery_deadline: Seconds = Field(3600.0, gt=0, description="Give up on (dead-letter) a delivery after this long.")
     backoff_initial: Seconds = Field(1.0, gt=0, description="First retry delay; doubles on each retry.")
     backoff_max: Seconds = Field(300.0, gt=0, description="Longest retry delay.")
@@ -284,7 +284,12 @@ class AlertsConfig(BaseModel):
     @field_validator("policies", mode="before")
     @classmethod
     def _policies(cls, value: Any) -> Any:
-        return [_validated("policy", Policy, item, i) for i, item in enumerate(value)] if isinstance(value, list) else value
+        if not isinstance(value, Mapping):
+            raise ValueError("policies must be a mapping of name: policy")
+        return {
+            name: _validated("policy", Policy, {**spec, "name": name} if isinstance(spec, Mapping) else spec, i)
+            for i, (name, spec) in enumerate(value.items())
+        }
 
     @field_validator("routes", mode="before")
     @classmethod
@@ -307,11 +312,7 @@ class AlertsConfig(BaseModel):
                 raise ValueError(f"route #{index + 1}: field 'receiver': no receiver named {route.receiver!r}")
         for name, receiver in self.receivers.items():
             build_notifier(name, receiver.spec()).shutdown()  # raises ValueError naming the receiver and field
-        names: set[str] = set()
-        for policy in self.policies:
-            if policy.name in names:
-                raise ValueError(f"policy {policy.name!r}: field 'name': another policy has the same name")
-            names.add(policy.name)
+        for policy in self.policies.values():
             build_action(policy.name, policy.action)
         return self
 

@@ -76,7 +76,9 @@ class Alerting:
             notifiers.setdefault(QUICK_RECEIVER, build_notifier(QUICK_RECEIVER, spec))
             defaults = "|".join(rule.name for rule in DEFAULT_RULES)
             routes.append(Route.model_validate({"receiver": QUICK_RECEIVER, "matchers": [f'alertname=~"{defaults}"']}))
-        actions: dict[str, Action] = {policy.name: build_action(policy.name, policy.action) for policy in config.policies}
+        actions: dict[str, Action] = {
+            policy.name: build_action(policy.name, policy.action) for policy in config.policies.values()
+        }
         outbox = Outbox(
             db,
             notifiers,
@@ -86,14 +88,17 @@ class Alerting:
             backoff_max=config.backoff_max,
             clock=clock,
         )
+        # Receivers that must hear about firing alerts regularly (Alertmanager) say how often.
+        resend = {name: float(getattr(n, "resend_interval_seconds", 0.0)) for name, n in notifiers.items()}
         engine = AlertEngine(
             db,
             effective_rules(config),
             RegistryValues(registry),
             outbox,
             routes=routes,
-            policies=config.policies,
+            policies=tuple(config.policies.values()),
             actions=actions,
+            receiver_repeat={name: seconds for name, seconds in resend.items() if seconds > 0},
             clock=clock,
         )
         return Alerting(engine, outbox, config.evaluation_interval)

@@ -54,6 +54,7 @@ def build(
     clock: Clock,
     notifiers: Mapping[str, Notifier],
     actions: Mapping[str, Action] | None = None,
+    receiver_repeat: Mapping[str, float] | None = None,
 ) -> tuple[AlertEngine, Outbox]:
     """An engine and outbox as the server wires them, with in-memory receivers and a fixed clock."""
     parsed = AlertsConfig.model_validate(config)
@@ -74,8 +75,9 @@ def build(
         values,
         outbox,
         routes=routes,
-        policies=parsed.policies,
+        policies=tuple(parsed.policies.values()),
         actions=actions,
+        receiver_repeat=receiver_repeat,
         clock=clock,
     )
     engine.load()

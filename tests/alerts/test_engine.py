@@ -111,6 +111,19 @@ def test_dedup_grouping_and_repeat_interval(db: Engine, values: Values, clock: C
     assert sorted((a.labels["feature"], a.state) for a in ops.sent[2].alerts) == [("age", "resolved"), ("income", "firing")]
 
 
+def test_receiver_repeat_caps_the_rules_repeat_interval(db: Engine, values: Values, clock: Clock) -> None:
+    am, chat = MemoryNotifier("am"), MemoryNotifier("chat")
+    config = {**DRIFT, "rules": [{**DRIFT["rules"][0], "for": 0}]}  # type: ignore[dict-item]
+    engine, outbox = build(db, config, values, clock, {"am": am, "chat": chat}, receiver_repeat={"am": 60.0})
+    values.set("drift_score", 0.5, model="fraud", feature="age")
+    for _ in range(4):
+        engine.evaluate()
+        clock.advance(30)
+    outbox.deliver_due()
+    assert len(am.sent) == 2  # at 0 s and 60 s; the rule's own repeat_interval is an hour
+    assert len(chat.sent) == 1
+
+
 def test_routes_send_by_matchers(db: Engine, values: Values, clock: Clock) -> None:
     pager, chat = MemoryNotifier("pager"), MemoryNotifier("chat")
     config = {

@@ -20,7 +20,7 @@ def config(**policy: Any) -> dict[str, Any]:
     return {
         "default_rules": False,
         "rules": [RULE],
-        "policies": [{"name": "abort", "matchers": ['severity="critical"'], "action": {"type": "record"}} | policy],
+        "policies": {"abort": {"matchers": ['severity="critical"'], "action": {"type": "record"}} | policy},
     }
 
 

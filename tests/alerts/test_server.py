@@ -20,7 +20,7 @@ ALERTS = {
     "backoff_initial": 0.05,
     "receivers": {"ops": {"type": "memory"}, "broken": {"type": "memory"}},
     "routes": [{"receiver": "ops"}, {"receiver": "broken", "matchers": ['severity="warning"']}],
-    "policies": [{"name": "note", "matchers": ['alertname="IngestRejections"'], "action": {"type": "record"}}],
+    "policies": {"note": {"matchers": ['alertname="IngestRejections"'], "action": {"type": "record"}}},
 }
 
 
