@@ -265,6 +265,7 @@ class AlertsConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    enabled: bool = Field(True, description="Evaluate rules and deliver in this process (one replica per database).")
     default_rules: bool = Field(True, description="Evaluate the shipped default rules.")
     disable: tuple[str, ...] = Field((), description="Names of default rules to switch off.")
     evaluation_interval: Seconds = Field(15.0, gt=0, description="How often rules are evaluated.")

@@ -50,6 +50,7 @@ class Alerting:
     engine: AlertEngine
     outbox: Outbox
     interval: float
+    enabled: bool = True
     errors: int = 0
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -101,10 +102,12 @@ class Alerting:
             receiver_repeat={name: seconds for name, seconds in resend.items() if seconds > 0},
             clock=clock,
         )
-        return Alerting(engine, outbox, config.evaluation_interval)
+        return Alerting(engine, outbox, config.evaluation_interval, config.enabled)
 
     def start(self) -> None:
-        """Restore alert state, start delivering, and evaluate every ``interval`` seconds."""
+        """Restore alert state, start delivering, and evaluate every ``interval`` seconds (when enabled)."""
+        if not self.enabled:
+            return
         self.engine.load()
         self.outbox.start()
         self._stop.clear()

@@ -132,3 +132,11 @@ def test_quick_path_routes_default_rules_to_a_webhook(sqlite_url: str, monkeypat
         }
     }
     assert {a.alertname for n in hook.sent for a in n.alerts} == {"IngestRejections"}  # default rules only, not "Mine"
+
+
+def test_a_replica_with_alerting_disabled_serves_the_api_only(sqlite_url: str) -> None:
+    settings = Settings(db_url=sqlite_url, port=0, alerts={"enabled": False})  # type: ignore[arg-type]
+    with ServerThread(settings) as server:
+        assert server.runtime.alerting._thread is None
+        assert httpx.get(f"{server.url}/api/v1/alerts").json()["total"] == 0
+        assert scrape(server.url)['driftline_alerts_firing{alertname="FeatureDrift",severity="warning"}'] == 0.0
