@@ -140,3 +140,22 @@ def test_a_replica_with_alerting_disabled_serves_the_api_only(sqlite_url: str) -
         assert server.runtime.alerting._thread is None
         assert httpx.get(f"{server.url}/api/v1/alerts").json()["total"] == 0
         assert scrape(server.url)['driftline_alerts_firing{alertname="FeatureDrift",severity="warning"}'] == 0.0
+
+
+def test_alert_history_pages(server: ServerThread) -> None:
+    reject_one(server.url)
+    garbage = httpx.post(f"{server.url}/v1/logs", content=b"\xff\xff\xff", headers={"Content-Type": "application/x-protobuf"})
+    assert garbage.status_code == 400
+    url = f"{server.url}/api/v1/alerts"
+    eventually(lambda: httpx.get(url, params={"state": "firing"}).json()["total"] == 2)
+    first = httpx.get(url, params={"limit": 1}).json()
+    second = httpx.get(url, params={"limit": 1, "offset": 1}).json()
+    assert (first["total"], len(first["items"]), len(second["items"])) == (2, 1, 1)
+    assert {first["items"][0]["labels"]["reason"], second["items"][0]["labels"]["reason"]} == {
+        "unsupported_media_type",
+        "invalid_protobuf",
+    }
+    by_label = httpx.get(url, params={"label": ["signal:logs", "reason:invalid_protobuf"], "limit": 1, "offset": 0}).json()
+    assert by_label["total"] == 1
+    assert by_label["items"][0]["labels"]["reason"] == "invalid_protobuf"
+    assert httpx.get(url, params={"label": "reason"}).status_code == 422

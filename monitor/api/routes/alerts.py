@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from fastapi import APIRouter, HTTPException, Query, Response
 from pydantic import BaseModel, Field, model_validator
@@ -20,13 +20,29 @@ router = APIRouter(prefix="/api/v1", tags=["alerts"])
 
 Limit = Annotated[int, Query(ge=1, le=1000, description="Items per page.")]
 Offset = Annotated[int, Query(ge=0, description="Items to skip.")]
+Item = TypeVar("Item", bound=BaseModel)
 
 
-class Page(BaseModel):
-    items: list[dict[str, Any]]
+class Page(BaseModel, Generic[Item]):
+    items: list[Item]
     total: int
     limit: int
     offset: int
+
+
+class AlertOut(BaseModel):
+    id: int
+    fingerprint: str
+    alertname: str
+    severity: str
+    state: Literal["pending", "firing", "resolved"]
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    value: float | None
+    active_since: float = Field(description="When the condition started to hold (unix seconds).")
+    starts_at: float | None = Field(description="When it started firing.")
+    ends_at: float | None = Field(description="When it resolved.")
+    silenced: bool = Field(description="A silence covers it now (pending and firing alerts only).")
 
 
 class SilenceIn(BaseModel):
@@ -46,24 +62,66 @@ class SilenceIn(BaseModel):
         return self
 
 
-def _silence_out(silence: Silence, now: float) -> dict[str, Any]:
-    return {
-        "id": silence.id,
-        "matchers": [str(m) for m in silence.matchers],
-        "starts_at": silence.starts_at,
-        "ends_at": silence.ends_at,
-        "created_by": silence.created_by,
-        "comment": silence.comment,
-        "created_at": silence.created_at,
-        "active": silence.active(now),
-    }
+class SilenceOut(BaseModel):
+    id: str
+    matchers: list[str]
+    starts_at: float
+    ends_at: float
+    created_by: str
+    comment: str
+    created_at: float
+    active: bool
+
+    @staticmethod
+    def of(silence: Silence, now: float) -> SilenceOut:
+        return SilenceOut(
+            id=silence.id,
+            matchers=[str(m) for m in silence.matchers],
+            starts_at=silence.starts_at,
+            ends_at=silence.ends_at,
+            created_by=silence.created_by,
+            comment=silence.comment,
+            created_at=silence.created_at,
+            active=silence.active(now),
+        )
 
 
-def _page(rows: list[dict[str, Any]], total: int, limit: int, offset: int) -> Page:
-    return Page(items=rows, total=total, limit=limit, offset=offset)
+class ActionOut(BaseModel):
+    id: int
+    policy: str
+    action: str = Field(description="The action's type.")
+    scope: str = Field(description="The cooldown scope (values of the policy's scope labels).")
+    decision: Literal["run", "dry_run", "cooldown", "rate_limited"]
+    trigger: str
+    alertname: str
+    fingerprint: str
+    severity: str
+    labels: dict[str, str]
+    value: float | None
+    result: Literal["queued", "ok", "failed", "skipped"]
+    detail: str
+    outbox_id: str | None
+    created_at: float
+    updated_at: float
 
 
-def _count_and_page(runtime: RuntimeDep, query: Select[Any], limit: int | None, offset: int) -> tuple[list[dict[str, Any]], int]:
+class OutboxEntryOut(BaseModel):
+    id: str = Field(description="The idempotency key (webhook-id), the same on every attempt.")
+    kind: Literal["notification", "action"]
+    target: str = Field(description="Receiver or policy name.")
+    group_key: str
+    state: Literal["pending", "delivered", "dead"]
+    attempts: int
+    created_at: float
+    next_attempt_at: float
+    deadline: float
+    finished_at: float | None
+    last_status: int | None
+    last_error: str
+
+
+def _rows(runtime: RuntimeDep, query: Select[Any], limit: int | None, offset: int) -> tuple[list[dict[str, Any]], int]:
+    """One page of ``query`` (all rows when ``limit`` is None) and the total count."""
     with runtime.engine.connect() as connection:
         total = connection.execute(select(func.count()).select_from(query.subquery())).scalar_one()
         rows = [dict(row) for row in connection.execute(query.limit(limit).offset(offset)).mappings()]
@@ -79,9 +137,9 @@ def get_alerts(
     label: LabelFilters = [],  # noqa: B006 - FastAPI copies query defaults
     limit: Limit = 100,
     offset: Offset = 0,
-) -> Page:
+) -> Page[AlertOut]:
     """Alert history, newest first: pending and firing alerts and resolved incidents, filtered."""
-    wanted = _parse_labels(label)
+    wanted = parse_matchers(_parse_labels(label))
     query = select(alerts).order_by(alerts.c.active_since.desc(), alerts.c.id.desc())
     if state is not None:
         query = query.where(alerts.c.state == state)
@@ -89,40 +147,36 @@ def get_alerts(
         query = query.where(alerts.c.rule == alertname)
     if severity is not None:
         query = query.where(alerts.c.severity == severity)
+    if wanted:  # labels are a JSON column: filter them here, then page
+        rows, _ = _rows(runtime, query, None, 0)
+        rows = [row for row in rows if matches_all(wanted, json.loads(row["labels"]))]
+        total, rows = len(rows), rows[offset : offset + limit]
+    else:
+        rows, total = _rows(runtime, query, limit, offset)
     now = time.time()
     with runtime.engine.connect() as connection:
         silences = active_silences(connection, now)
-    if wanted:  # labels are a JSON column: filter them here, then page
-        rows, _ = _count_and_page(runtime, query, limit=None, offset=0)
-        matchers = parse_matchers(wanted)
-        rows = [row for row in rows if matches_all(matchers, json.loads(row["labels"]))]
-        total, rows = len(rows), rows[offset : offset + limit]
-    else:
-        rows, total = _count_and_page(runtime, query, limit, offset)
     items = []
     for row in rows:
         labels = json.loads(row["labels"])
+        silenced = row["state"] != "resolved" and any(s.silences(labels, now) for s in silences)
         items.append(
-            {
-                "id": row["id"],
-                "fingerprint": row["fingerprint"],
-                "alertname": row["rule"],
-                "severity": row["severity"],
-                "state": row["state"],
-                "labels": labels,
-                "annotations": json.loads(row["annotations"]),
-                "value": row["value"],
-                "active_since": row["active_since"],
-                "starts_at": row["starts_at"],
-                "ends_at": row["ends_at"],
-                "silenced": row["state"] != "resolved" and any(s.silences(labels, now) for s in silences),
-            }
+            AlertOut(
+                **{
+                    key: row[key]
+                    for key in ("id", "fingerprint", "severity", "state", "value", "active_since", "starts_at", "ends_at")
+                },
+                alertname=row["rule"],
+                labels=labels,
+                annotations=json.loads(row["annotations"]),
+                silenced=silenced,
+            )
         )
-    return _page(items, total, limit, offset)
+    return Page(items=items, total=total, limit=limit, offset=offset)
 
 
 @router.post("/silences", status_code=201, dependencies=[AdminAuth])
-def post_silence(runtime: RuntimeDep, body: SilenceIn) -> dict[str, Any]:
+def post_silence(runtime: RuntimeDep, body: SilenceIn) -> SilenceOut:
     """Silence alerts matching every matcher until ends_at (or for duration)."""
     now = time.time()
     starts_at = body.starts_at if body.starts_at is not None else now
@@ -140,7 +194,7 @@ def post_silence(runtime: RuntimeDep, body: SilenceIn) -> dict[str, Any]:
             )
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
-    return _silence_out(silence, now)
+    return SilenceOut.of(silence, now)
 
 
 @router.get("/silences", dependencies=[ReadAuth])
@@ -149,12 +203,12 @@ def get_silences(
     include_expired: Annotated[bool, Query(description="Also list silences that have ended.")] = False,
     limit: Limit = 100,
     offset: Offset = 0,
-) -> Page:
+) -> Page[SilenceOut]:
     """Silences, newest first; active and future ones unless include_expired."""
     now = time.time()
     with runtime.engine.connect() as connection:
-        items, total = list_silences(connection, now=now, include_expired=include_expired, limit=limit, offset=offset)
-    return _page([_silence_out(s, now) for s in items], total, limit, offset)
+        found, total = list_silences(connection, now=now, include_expired=include_expired, limit=limit, offset=offset)
+    return Page(items=[SilenceOut.of(s, now) for s in found], total=total, limit=limit, offset=offset)
 
 
 @router.delete("/silences/{silence_id}", status_code=204, dependencies=[AdminAuth])
@@ -173,17 +227,16 @@ def get_actions(
     decision: Annotated[Literal["run", "dry_run", "cooldown", "rate_limited"] | None, Query()] = None,
     limit: Limit = 100,
     offset: Offset = 0,
-) -> Page:
+) -> Page[ActionOut]:
     """Rollback audit, newest first: per decision what fired, what ran (or why not) and its result."""
     query = select(action_audit).order_by(action_audit.c.id.desc())
     if policy is not None:
         query = query.where(action_audit.c.policy == policy)
     if decision is not None:
         query = query.where(action_audit.c.decision == decision)
-    rows, total = _count_and_page(runtime, query, limit, offset)
-    for row in rows:
-        row["labels"] = json.loads(row["labels"])
-    return _page(rows, total, limit, offset)
+    rows, total = _rows(runtime, query, limit, offset)
+    items = [ActionOut(**{**row, "labels": json.loads(row["labels"])}) for row in rows]
+    return Page(items=items, total=total, limit=limit, offset=offset)
 
 
 @router.get("/outbox", dependencies=[ReadAuth])
@@ -193,13 +246,13 @@ def get_outbox(
     kind: Annotated[Literal["notification", "action"] | None, Query()] = None,
     limit: Limit = 100,
     offset: Offset = 0,
-) -> Page:
+) -> Page[OutboxEntryOut]:
     """Notifications and actions with their delivery state, attempts and last error, newest first."""
-    columns = [c for c in outbox.c if c.name != "payload"]
-    query = select(*columns).order_by(outbox.c.created_at.desc(), outbox.c.id)
+    query = select(*[c for c in outbox.c if c.name not in ("payload", "audit_id")])
+    query = query.order_by(outbox.c.created_at.desc(), outbox.c.id)
     if state is not None:
         query = query.where(outbox.c.state == state)
     if kind is not None:
         query = query.where(outbox.c.kind == kind)
-    rows, total = _count_and_page(runtime, query, limit, offset)
-    return _page(rows, total, limit, offset)
+    rows, total = _rows(runtime, query, limit, offset)
+    return Page(items=[OutboxEntryOut(**row) for row in rows], total=total, limit=limit, offset=offset)
