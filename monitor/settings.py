@@ -16,6 +16,7 @@ import yaml
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from alerts.notifiers import build_notifier
 from alerts.rules import AlertsConfig
 
 __all__ = ["Settings", "load_settings"]
@@ -85,8 +86,11 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _quick_webhook(self) -> Settings:
-        if self.webhook_url is not None and self.webhook_secret is None:
-            raise ValueError("webhook_secret: DRIFTLINE_WEBHOOK_URL needs DRIFTLINE_WEBHOOK_SECRET (whsec_…)")
+        if self.webhook_url is not None:
+            if self.webhook_secret is None:
+                raise ValueError("webhook_secret: DRIFTLINE_WEBHOOK_URL needs DRIFTLINE_WEBHOOK_SECRET (whsec_…)")
+            spec = {"type": "webhook", "url": self.webhook_url, "secret": self.webhook_secret.get_secret_value()}
+            build_notifier("webhook", spec).shutdown()  # a bad URL or secret stops start-up, naming the field
         return self
 
     ingest_token: SecretStr | None = Field(None, description="Bearer token required by ingest endpoints when set.")

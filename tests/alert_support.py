@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeVar
 
+import pytest
 from sqlalchemy import Engine
 
 from alerts.engine import AlertEngine
 from alerts.model import Action, Notifier
+from alerts.notifiers import build_notifier
 from alerts.outbox import Outbox
 from alerts.rules import AlertsConfig, Route, effective_rules
 from alerts.source import Sample
+from support import free_port
 
 T = TypeVar("T")
 
@@ -94,3 +99,47 @@ def eventually(predicate: Callable[[], T], timeout: float = 30.0) -> T:
             return value
         time.sleep(0.05)
     raise AssertionError(f"condition not met in {timeout} s")
+
+
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+def require_webhook_notifier() -> None:
+    """Skip until ``alerts.notifiers.build_notifier`` knows the ``webhook`` type."""
+    try:
+        build_notifier("probe", {"type": "webhook", "url": "http://127.0.0.1:9/", "secret": SECRET}).shutdown()
+    except ValueError:
+        pytest.skip("this build has no webhook notifier yet (alerts.notifiers.build_notifier)")
+
+
+class Receiver:
+    """Answers 503 + Retry-After while ``down``, 200 once up; records every request's webhook-id."""
+
+    def __init__(self) -> None:
+        self.down = True
+        self.attempts: list[str] = []
+        self.accepted: list[str] = []
+        self.requests: list[tuple[dict[str, str], bytes]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                receiver.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                webhook_id = self.headers.get("webhook-id", "")
+                receiver.attempts.append(webhook_id)
+                if receiver.down:
+                    self.send_response(503)
+                    self.send_header("Retry-After", "1")
+                else:
+                    receiver.accepted.append(webhook_id)
+                    self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from alert_support import Clock, Values
+from alert_support import Clock, Receiver, Values, require_webhook_notifier
 from sqlalchemy import Engine
 
 from monitor.store import make_engine, migrate
@@ -27,3 +27,13 @@ def db(db_url: str) -> Iterator[Engine]:
     migrate(engine)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A local webhook receiver (skips until the webhook notifier exists)."""
+    require_webhook_notifier()
+    running = Receiver()
+    yield running
+    running.server.shutdown()
+    running.server.server_close()

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from alerts.notifiers import build_notifier
 from alerts.rules import DEFAULT_RULES, AlertsConfig, effective_rules
 from monitor.cli import main
 from monitor.settings import load_settings
@@ -94,3 +95,14 @@ def test_yaml_config_and_serve_refuse_a_bad_rule(tmp_path: Path, capsys: pytest.
 def test_quick_path_needs_its_secret() -> None:
     with pytest.raises(ValidationError, match="DRIFTLINE_WEBHOOK_URL needs DRIFTLINE_WEBHOOK_SECRET"):
         load_settings(webhook_url="http://127.0.0.1:9/hook")
+
+
+def test_quick_path_refuses_a_bad_secret() -> None:
+    try:
+        build_notifier(
+            "probe", {"type": "webhook", "url": "http://127.0.0.1:9/", "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}
+        )
+    except ValueError:
+        pytest.skip("this build has no webhook notifier yet (alerts.notifiers.build_notifier)")
+    with pytest.raises(ValidationError, match=r"receivers\.webhook\.secret"):
+        load_settings(webhook_url="http://127.0.0.1:9/hook", webhook_secret="hunter2")

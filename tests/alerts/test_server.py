@@ -7,9 +7,10 @@ from typing import Any
 
 import httpx
 import pytest
-from alert_support import eventually
+from alert_support import SECRET, Receiver, eventually
 
 import monitor.alerting
+import monitor.settings
 from alerts.model import Notifier, Result
 from alerts.notifiers.memory import MemoryNotifier
 from monitor.settings import Settings
@@ -109,6 +110,7 @@ def test_quick_path_routes_default_rules_to_a_webhook(sqlite_url: str, monkeypat
         return MemoryNotifier(name)
 
     monkeypatch.setattr(monitor.alerting, "build_notifier", fake_webhook)
+    monkeypatch.setattr(monitor.settings, "build_notifier", fake_webhook)
     settings = Settings(
         db_url=sqlite_url,
         port=0,
@@ -124,7 +126,7 @@ def test_quick_path_routes_default_rules_to_a_webhook(sqlite_url: str, monkeypat
         hook: MemoryNotifier = server.runtime.alerting.outbox.notifiers["webhook"]
         eventually(lambda: hook.sent, timeout=30)
         eventually(lambda: httpx.get(f"{server.url}/api/v1/alerts", params={"alertname": "Mine"}).json()["total"])
-    assert built == {
+    assert built == {  # checked once by the settings, then built by the server
         "webhook": {
             "type": "webhook",
             "url": "http://127.0.0.1:9/hooks/driftline",
@@ -159,3 +161,24 @@ def test_alert_history_pages(server: ServerThread) -> None:
     assert by_label["total"] == 1
     assert by_label["items"][0]["labels"]["reason"] == "invalid_protobuf"
     assert httpx.get(url, params={"label": "reason"}).status_code == 422
+
+
+def test_quick_path_sends_a_signed_webhook(sqlite_url: str, receiver: Receiver) -> None:
+    standardwebhooks = pytest.importorskip("standardwebhooks")
+    receiver.down = False
+    settings = Settings(
+        db_url=sqlite_url,
+        port=0,
+        webhook_url=receiver.url,
+        webhook_secret=SECRET,  # type: ignore[arg-type]
+        alerts={"evaluation_interval": 0.05},  # type: ignore[arg-type]
+    )
+    with ServerThread(settings) as server:
+        reject_one(server.url)
+        eventually(lambda: receiver.requests)
+    headers, body = receiver.requests[0]
+    payload = standardwebhooks.Webhook(SECRET).verify(body, headers)  # an independent implementation
+    assert headers["webhook-id"] == receiver.accepted[0]
+    assert [a["alertname"] for a in payload["data"]["alerts"]] == ["IngestRejections"]
+    with pytest.raises(standardwebhooks.WebhookVerificationError):
+        standardwebhooks.Webhook(SECRET).verify(body.replace(b"IngestRejections", b"IngestRejectionz"), headers)
