@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 from alert_support import SECRET, Receiver, eventually
 
@@ -14,7 +16,7 @@ import monitor.settings
 from alerts.model import Notifier, Result
 from alerts.notifiers.memory import MemoryNotifier
 from monitor.settings import Settings
-from support import ServerThread, scrape
+from support import ServerThread, scrape, wait_caught_up
 
 ALERTS = {
     "evaluation_interval": 0.05,
@@ -182,3 +184,50 @@ def test_quick_path_sends_a_signed_webhook(sqlite_url: str, receiver: Receiver) 
     assert [a["alertname"] for a in payload["data"]["alerts"]] == ["IngestRejections"]
     with pytest.raises(standardwebhooks.WebhookVerificationError):
         standardwebhooks.Webhook(SECRET).verify(body.replace(b"IngestRejections", b"IngestRejectionz"), headers)
+
+
+def test_injected_drift_fires_feature_drift_notifies_and_rolls_back_once(sqlite_url: str) -> None:
+    config = {
+        "evaluation_interval": 0.05,
+        "receivers": {"ops": {"type": "memory"}},
+        "policies": {
+            "abort": {"matchers": ['alertname="FeatureDrift"'], "scope": ["model", "version"], "action": {"type": "record"}}
+        },
+    }
+    rng = np.random.default_rng(7)
+    reference = "income,age\n" + "".join(f"{a:.5f},{b:.5f}\n" for a, b in zip(rng.normal(0, 1, 800), rng.normal(40, 5, 800)))
+    now = time.time()
+    events = {
+        "model": "fraud",
+        "version": "v2",
+        "timestamps": [now - 30.0] * 400,
+        "prediction_ids": [f"p{i}" for i in range(400)],
+        "predictions": [0] * 400,
+        "features": {"income": rng.normal(2.0, 1, 400).tolist(), "age": rng.normal(40, 5, 400).tolist()},
+    }
+    with ServerThread(Settings(db_url=sqlite_url, port=0, alerts=config)) as server:  # type: ignore[arg-type]
+        put = httpx.put(
+            f"{server.url}/api/v1/models/fraud/versions/v2/reference", content=reference, headers={"Content-Type": "text/csv"}
+        )
+        assert put.status_code == 200
+        assert httpx.post(f"{server.url}/api/v1/events", json=events, timeout=30).json()["accepted"] == 400
+        wait_caught_up(server.url)
+        drift = httpx.post(f"{server.url}/api/v1/models/fraud/evaluate", params={"version": "v2"}, timeout=60).json()
+        assert {r["feature"]: r["drift_detected"] for r in drift["results"]} == {"income": True, "age": False}
+
+        ops: MemoryNotifier = server.runtime.alerting.outbox.notifiers["ops"]
+        eventually(lambda: ops.sent)
+        actions = eventually(lambda: httpx.get(f"{server.url}/api/v1/actions", params={"decision": "run"}).json()["items"])
+        metrics = scrape(server.url)
+    (alert,) = ops.sent[0].alerts
+    assert (alert.alertname, alert.labels["model"], alert.labels["version"], alert.labels["feature"]) == (
+        "FeatureDrift",
+        "fraud",
+        "v2",
+        "income",
+    )
+    assert alert.annotations["summary"] == "Drift on feature income of fraud v2"
+    assert [(a["policy"], a["scope"], a["fingerprint"]) for a in actions] == [
+        ("abort", "model=fraud,version=v2", alert.fingerprint)
+    ]
+    assert metrics['driftline_alerts_firing{alertname="FeatureDrift",severity="warning"}'] == 1.0
