@@ -27,7 +27,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from sqlalchemy import Connection, Engine, delete, insert, select, update
@@ -102,6 +102,17 @@ class _Active:
                 "increase_over_seconds": rule.increase_over,
             },
         )
+
+
+@dataclass(slots=True)
+class _Step:
+    """What one evaluation changes."""
+
+    active: dict[str, _Active] = field(default_factory=dict)  # pending and firing after this step
+    started: list[_Active] = field(default_factory=list)  # began firing now
+    resolved: list[Alert] = field(default_factory=list)  # stopped firing now
+    ended_rows: list[int] = field(default_factory=list)  # their rows: firing → resolved
+    dropped: list[int] = field(default_factory=list)  # pending that never fired: not an incident, not history
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,14 +223,23 @@ class AlertEngine:
         by_name: dict[str, list[Sample]] = {}
         for sample in self.source.samples():
             by_name.setdefault(sample.name, []).append(sample)
-        holding = self._holding(by_name, now)
+        step = self._transition(self._holding(by_name, now), now)
         self._evaluated = True
+        with self.engine.begin() as connection:
+            silences = active_silences(connection, now)
+            active = self._write_alerts(connection, step, now)
+            groups = self._notify(connection, active, step.resolved, silences, now)
+            for alert in step.started:
+                if not _silenced(silences, alert.labels, now):
+                    apply_policies(connection, self.policies, self.actions, self.outbox, alert.to_alert(), now)
+        with self._lock:
+            self._active = active
+            self._groups = groups
+        self.outbox.wake()
 
-        active: dict[str, _Active] = {}
-        started: list[_Active] = []
-        resolved: list[Alert] = []
-        ended_rows: list[int] = []  # firing → resolved
-        dropped: list[int] = []  # pending that never fired: not an incident, not history
+    def _transition(self, holding: Mapping[str, tuple[Rule, dict[str, str], float]], now: float) -> _Step:
+        """Move each alert along pending → firing → resolved from what holds now."""
+        step = _Step()
         for fp, (rule, labels, value) in holding.items():
             previous = self._active.get(fp)
             phase: Phase = previous.phase if previous else "pending"
@@ -232,31 +252,19 @@ class AlertEngine:
                 "summary": render(rule.summary, labels, **values),
                 "description": render(rule.description, labels, **values),
             }
-            current = _Active(
-                previous.row_id if previous else None, rule, fp, labels, phase, since, starts_at, value, annotations
-            )
-            active[fp] = current
+            row_id = previous.row_id if previous else None
+            current = _Active(row_id, rule, fp, labels, phase, since, starts_at, value, annotations)
+            step.active[fp] = current
             if phase == "firing" and (previous is None or previous.phase == "pending"):
-                started.append(current)
+                step.started.append(current)
         for fp, previous in self._active.items():
             if fp in holding:
                 continue
             if previous.phase == "firing":
-                resolved.append(previous.to_alert(ends_at=now))
+                step.resolved.append(previous.to_alert(ends_at=now))
             if previous.row_id is not None:
-                (ended_rows if previous.phase == "firing" else dropped).append(previous.row_id)
-
-        with self.engine.begin() as connection:
-            silences = active_silences(connection, now)
-            active = self._write_alerts(connection, active, ended_rows, dropped, now)
-            groups = self._notify(connection, active, resolved, silences, now)
-            for alert in started:
-                if not _silenced(silences, alert.labels, now):
-                    apply_policies(connection, self.policies, self.actions, self.outbox, alert.to_alert(), now)
-        with self._lock:
-            self._active = active
-            self._groups = groups
-        self.outbox.wake()
+                (step.ended_rows if previous.phase == "firing" else step.dropped).append(previous.row_id)
+        return step
 
     def _holding(self, by_name: Mapping[str, Iterable[Sample]], now: float) -> dict[str, tuple[Rule, dict[str, str], float]]:
         """Fingerprint → (rule, alert labels, value) of every series whose condition holds now."""
@@ -295,10 +303,10 @@ class AlertEngine:
             increase += after - before if after >= before else after
         return increase
 
-    def _write_alerts(
-        self, connection: Connection, active: dict[str, _Active], ended_rows: list[int], dropped: list[int], now: float
-    ) -> dict[str, _Active]:
-        for fp, alert in list(active.items()):
+    def _write_alerts(self, connection: Connection, step: _Step, now: float) -> dict[str, _Active]:
+        """Store the step's alerts; returns them with the row ids of new ones."""
+        active = dict(step.active)
+        for fp, alert in step.active.items():
             values = {
                 "state": alert.phase,
                 "labels": json.dumps(dict(alert.labels), sort_keys=True),
@@ -320,12 +328,12 @@ class AlertEngine:
                 active[fp] = replace(alert, row_id=int(key[0]) if key is not None else None)
             else:
                 connection.execute(update(alerts).where(alerts.c.id == alert.row_id).values(**values))
-        if ended_rows:
+        if step.ended_rows:
             connection.execute(
-                update(alerts).where(alerts.c.id.in_(ended_rows)).values(state="resolved", ends_at=now, updated_at=now)
+                update(alerts).where(alerts.c.id.in_(step.ended_rows)).values(state="resolved", ends_at=now, updated_at=now)
             )
-        if dropped:
-            connection.execute(delete(alerts).where(alerts.c.id.in_(dropped)))
+        if step.dropped:
+            connection.execute(delete(alerts).where(alerts.c.id.in_(step.dropped)))
         return active
 
     def _receivers(self, labels: Mapping[str, str]) -> list[str]:
