@@ -380,6 +380,8 @@ def _pack_strings(values: list[str | None]) -> dict[str, Any]:
 
     >>> _unpack_strings(_pack_strings(["ab", None, "", "c"])).tolist()
     ['ab', None, '', 'c']
+    >>> _unpack_strings(_pack_strings([])).tolist()
+    []
     """
     lengths = pc.utf8_length(pa.array(values, type=pa.string())).fill_null(-1).to_numpy().astype(np.int64)
     return {"text": "".join(filter(None, values)), "lengths": lengths}  # filter(None) drops "" too: harmless
@@ -388,7 +390,7 @@ def _pack_strings(values: list[str | None]) -> dict[str, Any]:
 def _unpack_strings(packed: dict[str, Any]) -> Objects:
     text, lengths = packed["text"], packed["lengths"]
     ends = np.cumsum(np.maximum(lengths, 0)).tolist()
-    starts = [0, *ends[:-1]]
+    starts = [0, *ends[:-1]] if ends else []
     out = np.array([text[a:b] for a, b in zip(starts, ends, strict=True)] + [None], dtype=object)[:-1]
     out[lengths < 0] = None
     return out

@@ -9,6 +9,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from collectors.gpu import GpuMetric
+from monitor.alerting import Alerting
 from monitor.gpu_state import COUNTERS
 from monitor.ingest_log import IngestLog
 from monitor.pipeline import Pipeline
@@ -22,11 +23,41 @@ _GPU_LABELS = ["host", "gpu", "uuid", "model_name"]
 class DriftlineCollector(Collector):
     """Builds fresh ``driftline_*`` metric families from the pipeline and ingest state."""
 
-    def __init__(self, pipeline: Pipeline, stats: IngestStats, log: IngestLog, *, gpu_stale_seconds: float = 300.0) -> None:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        stats: IngestStats,
+        log: IngestLog,
+        *,
+        gpu_stale_seconds: float = 300.0,
+        alerting: Alerting | None = None,
+    ) -> None:
         self.pipeline = pipeline
         self.stats = stats
         self.log = log
         self.gpu_stale_seconds = gpu_stale_seconds
+        self.alerting = alerting
+
+    def _alert_families(self) -> Iterator[Metric]:
+        """Firing alerts per rule and severity, and the outbox's depth and dead letters."""
+        if self.alerting is None:
+            return
+        firing = GaugeMetricFamily(
+            "driftline_alerts_firing", "Alerts firing now, per rule and severity.", labels=["alertname", "severity"]
+        )
+        for (alertname, severity), count in sorted(self.alerting.engine.firing_counts().items()):
+            firing.add_metric([alertname, severity], count)
+        yield firing
+        counts = self.alerting.outbox.counts()
+        yield GaugeMetricFamily(
+            "driftline_outbox_pending", "Notifications and actions waiting for (re)delivery.", value=counts["pending"]
+        )
+        yield CounterMetricFamily(
+            "driftline_outbox_dead", "Notifications and actions given up on (retries exhausted or refused).", value=counts["dead"]
+        )
+        yield CounterMetricFamily(
+            "driftline_alerts_evaluation_errors", "Alert evaluations that failed.", value=self.alerting.errors
+        )
 
     def _gpu_families(self) -> Iterator[Metric]:
         """``driftline_gpu_<metric>`` per GPU (or MIG slice), labels host, gpu, uuid, model_name."""
@@ -109,6 +140,7 @@ class DriftlineCollector(Collector):
 
         yield from self._gpu_families()
         yield from self._label_families()
+        yield from self._alert_families()
 
         late = CounterMetricFamily(
             "driftline_pipeline_late_events", "Events that arrived after their window had closed.", labels=["model", "version"]

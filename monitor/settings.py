@@ -13,8 +13,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from alerts.notifiers import build_notifier
+from alerts.rules import AlertsConfig
 
 __all__ = ["Settings", "load_settings"]
 
@@ -133,6 +136,24 @@ class Settings(BaseSettings):
     quality_positive_classes: dict[str, str] = Field(
         {}, description="Positive class per model name for binary classification metrics (default: 1 or true, else inferred)."
     )
+
+    # -- alerts --
+    alerts: AlertsConfig | None = Field(
+        None, description="Alert rules, receivers, routes and rollback policies (a YAML section; see docs/alerts.md)."
+    )
+    webhook_url: str | None = Field(
+        None, description="Quick path: send every alert of the default rules to this URL as a signed webhook."
+    )
+    webhook_secret: SecretStr | None = Field(None, description="Quick path: the webhook's signing secret (whsec_…).")
+
+    @model_validator(mode="after")
+    def _quick_webhook(self) -> Settings:
+        if self.webhook_url is not None:
+            if self.webhook_secret is None:
+                raise ValueError("webhook_secret: DRIFTLINE_WEBHOOK_URL needs DRIFTLINE_WEBHOOK_SECRET (whsec_…)")
+            spec = {"type": "webhook", "url": self.webhook_url, "secret": self.webhook_secret.get_secret_value()}
+            build_notifier("webhook", spec).shutdown()  # a bad URL or secret stops start-up, naming the field
+        return self
 
     ingest_token: SecretStr | None = Field(None, description="Bearer token required by ingest endpoints when set.")
     admin_token: SecretStr | None = Field(

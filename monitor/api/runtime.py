@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine, select
 
+from monitor.alerting import Alerting
 from monitor.gate import Gate, attach_gate
 from monitor.ingest_log import IngestLog
 from monitor.kinds import KindRegistry
@@ -39,6 +40,7 @@ class Runtime:
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
     scraper: DcgmScraper | None = None
     gate: Gate | None = None
+    alerting: Alerting | None = None
 
     @staticmethod
     def build(settings: Settings) -> Runtime:
@@ -57,7 +59,10 @@ class Runtime:
             )
         )
         runtime = Runtime(settings, engine, log, pipeline, reference_store, kinds, stats, guard)
-        runtime.registry.register(DriftlineCollector(pipeline, stats, log, gpu_stale_seconds=settings.gpu_stale_seconds))
+        runtime.alerting = Alerting.build(settings, engine, runtime.registry)
+        runtime.registry.register(
+            DriftlineCollector(pipeline, stats, log, gpu_stale_seconds=settings.gpu_stale_seconds, alerting=runtime.alerting)
+        )
         runtime.gate = attach_gate(settings, pipeline, runtime.registry)
         if settings.dcgm_targets:
             runtime.scraper = DcgmScraper(
@@ -78,8 +83,12 @@ class Runtime:
         self.guard.seed(self.engine)  # after the replay, so what the log held is in the tables
         if self.scraper is not None:
             self.scraper.start()
+        if self.alerting is not None:
+            self.alerting.start()
 
     def stop(self) -> None:
+        if self.alerting is not None:
+            self.alerting.stop()
         if self.scraper is not None:
             self.scraper.stop()
         self.log.stop()

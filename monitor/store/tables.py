@@ -17,15 +17,20 @@ from sqlalchemy import (
 )
 
 __all__ = [
+    "action_audit",
+    "alert_groups",
+    "alerts",
     "checkpoints",
     "drift_results",
     "features",
     "ingest_log",
     "metadata",
     "models",
+    "outbox",
     "quality_windows",
     "references",
     "series_points",
+    "silences",
     "windows",
 ]
 
@@ -151,4 +156,94 @@ quality_windows = Table(
     Column("drift_detected", Boolean, nullable=False),
     Column("created_at", Float, nullable=False),
     Index("ix_quality_windows_lookup", "model", "version", "window_end"),
+)
+
+
+# -- alerts -------------------------------------------------------------------------------------
+# One row per alert incident: pending, then firing, then resolved (the history). At most one
+# pending/firing row per fingerprint; a fingerprint that fires again gets a new row.
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", Offset, primary_key=True, autoincrement=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("rule", String(128), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("labels", Text, nullable=False),
+    Column("annotations", Text, nullable=False),
+    Column("value", Float, nullable=True),
+    Column("active_since", Float, nullable=False),
+    Column("starts_at", Float, nullable=True),
+    Column("ends_at", Float, nullable=True),
+    Column("updated_at", Float, nullable=False),
+    Index("ix_alerts_state", "state", "fingerprint"),
+    Index("ix_alerts_recent", "active_since"),
+)
+
+# What each receiver was last told about each notification group (for dedup and repeat_interval).
+alert_groups = Table(
+    "alert_groups",
+    metadata,
+    Column("receiver", String(128), primary_key=True),
+    Column("group_key", String(64), primary_key=True),
+    Column("labels", Text, nullable=False),
+    Column("fingerprints", Text, nullable=False),
+    Column("last_sent_at", Float, nullable=False),
+)
+
+silences = Table(
+    "silences",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("matchers", Text, nullable=False),
+    Column("starts_at", Float, nullable=False),
+    Column("ends_at", Float, nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Column("comment", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+# Notifications and actions, written before delivery; ``id`` is the idempotency key.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("target", String(128), nullable=False),
+    Column("group_key", String(64), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("next_attempt_at", Float, nullable=False),
+    Column("deadline", Float, nullable=False),
+    Column("finished_at", Float, nullable=True),
+    Column("last_status", Integer, nullable=True),
+    Column("last_error", Text, nullable=False),
+    Column("audit_id", BigInteger, nullable=True),
+    Index("ix_outbox_due", "state", "next_attempt_at"),
+)
+
+# One row per rollback-policy decision: what fired, what ran (or why not), the result.
+action_audit = Table(
+    "action_audit",
+    metadata,
+    Column("id", Offset, primary_key=True, autoincrement=True),
+    Column("policy", String(128), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("scope", String(512), nullable=False),
+    Column("decision", String(16), nullable=False),
+    Column("trigger", Text, nullable=False),
+    Column("alertname", String(128), nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("labels", Text, nullable=False),
+    Column("value", Float, nullable=True),
+    Column("result", String(16), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("outbox_id", String(36), nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Index("ix_action_audit_policy", "policy", "created_at"),
 )

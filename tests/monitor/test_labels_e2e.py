@@ -5,11 +5,10 @@ from __future__ import annotations
 import httpx
 import numpy as np
 import pytest
-from conftest import wait_until
 from sklearn import metrics as skm
 
 from monitor.settings import Settings
-from support import ServerProcess, ServerThread, free_port, log_record, logs_request, scrape, wait_caught_up
+from support import ServerProcess, ServerThread, free_port, log_record, logs_request, scrape, wait_caught_up, wait_until
 
 T0 = 1_700_000_400  # a multiple of the quality window: the window is [T0, T0 + 600)
 NS = 1_000_000_000
