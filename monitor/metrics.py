@@ -11,6 +11,7 @@ from prometheus_client.registry import Collector
 from collectors.gpu import GpuMetric
 from monitor.gpu_state import COUNTERS
 from monitor.ingest_log import IngestLog
+from monitor.kpi import label_text
 from monitor.pipeline import Pipeline
 from monitor.stats import IngestStats
 
@@ -43,6 +44,34 @@ class DriftlineCollector(Collector):
                 families[reading.metric] = family
             family.add_metric([reading.host, reading.gpu, reading.uuid, reading.model_name], reading.value)
         yield from families.values()
+
+    def _kpi_families(self) -> Iterator[Metric]:
+        """``driftline_kpi_value{kpi}`` and the anomaly scores of watched series."""
+        kpi = GaugeMetricFamily("driftline_kpi_value", "Newest value of each business KPI.", labels=["kpi"])
+        for name, (_, value) in sorted(self.pipeline.kpi_values().items()):
+            kpi.add_metric([name], value)
+        yield kpi
+        readings, skipped = self.pipeline.anomaly_readings()
+        score = GaugeMetricFamily(
+            "driftline_anomaly_score",
+            "Anomaly score in [0, 1] of the latest closed bucket of each watched series.",
+            labels=["series", "labels"],
+        )
+        detected = GaugeMetricFamily(
+            "driftline_anomaly_detected",
+            "1 when the latest closed bucket of a watched series scored at or above the threshold, else 0.",
+            labels=["series", "labels"],
+        )
+        for reading in readings:
+            source = ",".join(f"{key}={label_text(value)}" for key, value in sorted(reading.labels.items()))
+            score.add_metric([reading.series, source], reading.score)
+            detected.add_metric([reading.series, source], 1.0 if reading.detected else 0.0)
+        yield from (score, detected)
+        yield CounterMetricFamily(
+            "driftline_anomaly_skipped_buckets",
+            "Buckets of watched series not scored because anomaly_max_series series are scored already.",
+            value=skipped,
+        )
 
     def collect(self) -> Iterator[Metric]:
         score = GaugeMetricFamily(
@@ -77,6 +106,7 @@ class DriftlineCollector(Collector):
         yield predictions
 
         yield from self._gpu_families()
+        yield from self._kpi_families()
 
         late = CounterMetricFamily(
             "driftline_pipeline_late_events", "Events that arrived after their window had closed.", labels=["model", "version"]

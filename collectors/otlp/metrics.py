@@ -5,6 +5,11 @@ histograms and summaries give two points, ``<name>.count`` and ``<name>.sum``, s
 their mean over any interval can be derived downstream; a histogram point without
 its optional sum gives only ``<name>.count``. Resource attributes are
 merged under the data point's own attributes (the point's win on conflicts).
+
+Every point keeps its :class:`~collectors.records.PointKind`, temporality and start time,
+and the ``.count`` point of an explicit-bucket histogram (or of an exponential one without
+negative buckets, converted to explicit bounds) keeps its bucket bounds and counts, so that
+rates and quantiles can be derived downstream (:mod:`monitor.kpi`).
 """
 
 from __future__ import annotations
@@ -16,12 +21,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 
 from collectors.errors import DecodeError
 from collectors.otlp._body import Encoding
 from collectors.otlp._json import parse_json
-from collectors.records import MetricBatch
+from collectors.records import MetricBatch, PointKind, Temporality
 
 __all__ = ["MetricsDecodeResult", "decode_metrics", "parse_metrics_request"]
 
@@ -66,16 +72,35 @@ def decode_metrics(request: metrics_service_pb2.ExportMetricsServiceRequest) -> 
     stamps: list[float] = []
     values: list[float] = []
     attrs: list[str] = []
+    kinds: list[int] = []
+    temporalities: list[int] = []
+    starts: list[float] = []
+    bounds: list[npt.NDArray[np.float64] | None] = []
+    counts: list[npt.NDArray[np.float64] | None] = []
 
-    def add(name: str, stamp: int, value: float, labels: dict[str, object]) -> None:
+    def add(
+        name: str,
+        point: Any,
+        value: float,
+        labels: dict[str, object],
+        kind: PointKind = PointKind.GAUGE,
+        temporality: int = Temporality.UNSPECIFIED,
+        buckets: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]] | None = None,
+    ) -> None:
         if not math.isfinite(value):
             result.rejected["non_finite_value"] += 1
             result.first_error = result.first_error or f"metric {name!r} has a non-finite value {value}"
             return
         names.append(name)
-        stamps.append(stamp / 1e9)
+        stamps.append(point.time_unix_nano / 1e9)
         values.append(value)
         attrs.append(json.dumps(labels, sort_keys=True, separators=(",", ":")))
+        kinds.append(kind)
+        temporalities.append(temporality)
+        start = getattr(point, "start_time_unix_nano", 0)
+        starts.append(start / 1e9 if start else math.nan)
+        bounds.append(None if buckets is None else buckets[0])
+        counts.append(None if buckets is None else buckets[1])
         result.accepted += 1
 
     for resource_metrics in request.resource_metrics:
@@ -88,18 +113,35 @@ def decode_metrics(request: metrics_service_pb2.ExportMetricsServiceRequest) -> 
                     continue
                 data = metric.WhichOneof("data")
                 if data in ("gauge", "sum"):
+                    kind, temporality = PointKind.GAUGE, int(Temporality.UNSPECIFIED)
+                    if data == "sum":
+                        kind = PointKind.MONOTONIC_SUM if metric.sum.is_monotonic else PointKind.SUM
+                        temporality = int(metric.sum.aggregation_temporality)
                     for point in getattr(metric, data).data_points:
                         labels = {**resource, **_attributes(point.attributes)}
                         number = point.as_double if point.WhichOneof("value") == "as_double" else float(point.as_int)
-                        add(metric.name, point.time_unix_nano, number, labels)
+                        add(metric.name, point, number, labels, kind, temporality)
                 elif data in ("histogram", "exponential_histogram", "summary"):
+                    # Summaries carry no temporality: they are cumulative by definition.
+                    temporality = int(
+                        Temporality.CUMULATIVE if data == "summary" else getattr(metric, data).aggregation_temporality
+                    )
                     for point in getattr(metric, data).data_points:
                         labels = {**resource, **_attributes(point.attributes)}
-                        add(metric.name + ".count", point.time_unix_nano, float(point.count), labels)
+                        buckets = _buckets(point, data)
+                        add(
+                            metric.name + ".count",
+                            point,
+                            float(point.count),
+                            labels,
+                            PointKind.HISTOGRAM_COUNT,
+                            temporality,
+                            buckets,
+                        )
                         # Histogram sums are optional (absent when negative values were
                         # recorded into a cumulative histogram); absent is not zero.
                         if data == "summary" or point.HasField("sum"):
-                            add(metric.name + ".sum", point.time_unix_nano, float(point.sum), labels)
+                            add(metric.name + ".sum", point, float(point.sum), labels, PointKind.HISTOGRAM_SUM, temporality)
                 else:
                     result.rejected["missing_data_points"] += 1
                     result.first_error = result.first_error or f"metric {metric.name!r} carries no data"
@@ -109,5 +151,41 @@ def decode_metrics(request: metrics_service_pb2.ExportMetricsServiceRequest) -> 
             timestamps=np.asarray(stamps, dtype=np.float64),
             values=np.asarray(values, dtype=np.float64),
             attributes=np.asarray(attrs, dtype=object),
+            kinds=np.asarray(kinds, dtype=np.uint8),
+            temporalities=np.asarray(temporalities, dtype=np.uint8),
+            start_timestamps=np.asarray(starts, dtype=np.float64),
+            bounds=_objects(bounds),
+            bucket_counts=_objects(counts),
         )
     return result
+
+
+def _objects(items: list[npt.NDArray[np.float64] | None]) -> npt.NDArray[np.object_]:
+    out = np.empty(len(items), dtype=object)
+    out[:] = items
+    return out
+
+
+def _buckets(point: Any, data: str) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]] | None:
+    """Explicit bounds and counts (``len(counts) == len(bounds) + 1``), or ``None``.
+
+    An exponential histogram becomes explicit bounds ``base ** index`` when it has no
+    negative buckets; its zero bucket joins the first one. Summaries have no buckets.
+    """
+    if data == "histogram":
+        counts = np.asarray(point.bucket_counts, dtype=np.float64)
+        edges = np.asarray(point.explicit_bounds, dtype=np.float64)
+        if counts.size != edges.size + 1 or not np.all(np.isfinite(edges)) or np.any(np.diff(edges) <= 0):
+            return None  # malformed or bucketless: the count and sum still stand
+        return edges, counts
+    if data == "exponential_histogram" and not any(point.negative.bucket_counts):
+        positive = np.asarray(point.positive.bucket_counts, dtype=np.float64)
+        if positive.size == 0:
+            return None
+        base = 2.0 ** (2.0**-point.scale)
+        edges = base ** (point.positive.offset + np.arange(positive.size + 1, dtype=np.float64))
+        if not np.all(np.isfinite(edges)):
+            return None
+        counts = np.concatenate(([float(point.zero_count)], positive, [0.0]))
+        return edges, counts
+    return None

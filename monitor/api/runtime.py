@@ -10,6 +10,7 @@ from sqlalchemy import Engine, select
 
 from monitor.ingest_log import IngestLog
 from monitor.kinds import KindRegistry
+from monitor.kpi_pull import KpiPuller
 from monitor.metrics import DriftlineCollector
 from monitor.pipeline import Pipeline
 from monitor.references import Profile, ReferenceStore, profile_from_dict, profile_kind
@@ -35,6 +36,7 @@ class Runtime:
     stats: IngestStats
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
     scraper: DcgmScraper | None = None
+    kpi_puller: KpiPuller | None = None
 
     @staticmethod
     def build(settings: Settings) -> Runtime:
@@ -55,6 +57,11 @@ class Runtime:
                 max_bytes=settings.max_body_bytes,
             )
             runtime.registry.register(runtime.scraper)
+        if settings.kpi_prometheus_url and any(kpi.query for kpi in settings.kpis):
+            runtime.kpi_puller = KpiPuller(
+                settings.kpi_prometheus_url, settings.kpis, log, stats, interval=settings.kpi_pull_interval_seconds
+            )
+            runtime.registry.register(runtime.kpi_puller)
         return runtime
 
     def start(self) -> None:
@@ -64,10 +71,14 @@ class Runtime:
         self.pipeline.start()
         if self.scraper is not None:
             self.scraper.start()
+        if self.kpi_puller is not None:
+            self.kpi_puller.start()
 
     def stop(self) -> None:
         if self.scraper is not None:
             self.scraper.stop()
+        if self.kpi_puller is not None:
+            self.kpi_puller.stop()
         self.log.stop()
         self.pipeline.stop()
         self.engine.dispose()
