@@ -11,7 +11,8 @@ others in ``sum(...)``, ``avg(...)``…). Accepted values are counted as
 ``driftline_ingest_records_total{signal="kpi_pull"}``; failures as
 ``driftline_ingest_rejected_total{signal="kpi_pull", reason=...}`` with reasons
 ``query_failed`` (connection error, timeout, non-2xx status, an ``error`` answer),
-``not_one_sample`` (an empty vector or one of several series, a matrix or a string),
+``no_data`` (an empty vector), ``not_one_sample`` (a vector of several series, a matrix or a
+string),
 ``non_finite_value`` (NaN, ±Inf) and ``overloaded`` / ``store_unavailable`` (the ingest log).
 ``driftline_kpi_pull_up{kpi}`` is 1 when the latest pull of a KPI gave a value, else 0.
 """
@@ -73,6 +74,8 @@ def parse_query_answer(answer: Any) -> tuple[float, float]:
         sample = result
     elif kind == "vector" and isinstance(result, list) and len(result) == 1:
         sample = result[0].get("value")
+    elif kind == "vector" and result == []:
+        raise PullError("the query gave an empty vector (no data yet, or no series match)", "no_data")
     else:
         size = len(result) if isinstance(result, list) else 0
         raise PullError(
@@ -166,7 +169,8 @@ class KpiPuller(Collector):
             self.stats.reject(SIGNAL, "query_failed")
             return False
         except (PullError, ValueError) as exc:
-            _logger.warning("KPI %s: %s", kpi.name, exc)
+            no_data = isinstance(exc, PullError) and exc.reason == "no_data"
+            _logger.log(logging.INFO if no_data else logging.WARNING, "KPI %s: %s", kpi.name, exc)
             self.stats.reject(SIGNAL, exc.reason if isinstance(exc, PullError) else "query_failed")
             return False
         batch = MetricBatch(
