@@ -23,7 +23,7 @@ shop_conversion_ratio{region="us"} 0.045
 
 
 class _Exporter(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - the http.server API
+    def do_GET(self) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "text/plain; version=0.0.4")
         self.send_header("Content-Length", str(len(EXPOSITION)))
