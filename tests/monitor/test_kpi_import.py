@@ -116,7 +116,8 @@ def test_send_retries_overload_and_stops_on_refusal(tmp_path: Path) -> None:
 
     sent = send_kpis(rows, "http://driftline", batch_size=2, transport=httpx.MockTransport(overloaded_once_per_batch))
     assert sent == 3
-    assert len(seen) == 4 and seen[0] == seen[1]  # each batch sent twice, the same body
+    assert len(seen) == 4  # each batch sent twice
+    assert seen[0] == seen[1]  # with the same body
 
     def refuse(_request: httpx.Request) -> httpx.Response:
         return httpx.Response(401, text="missing bearer token")
