@@ -72,36 +72,23 @@ def decode_metrics(request: metrics_service_pb2.ExportMetricsServiceRequest) -> 
     stamps: list[float] = []
     values: list[float] = []
     attrs: list[str] = []
-    kinds: list[int] = []
-    temporalities: list[int] = []
-    starts: list[float] = []
-    bounds: list[npt.NDArray[np.float64] | None] = []
-    counts: list[npt.NDArray[np.float64] | None] = []
+    codes: list[int] = []  # kind * 4 + temporality: one append per point, split with numpy at the end
+    starts: list[int] = []  # start_time_unix_nano, 0 when unknown
+    buckets_at: dict[int, tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]] = {}
 
-    def add(
-        name: str,
-        point: Any,
-        value: float,
-        labels: dict[str, object],
-        kind: PointKind = PointKind.GAUGE,
-        temporality: int = Temporality.UNSPECIFIED,
-        buckets: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]] | None = None,
-    ) -> None:
+    def add(name: str, point: Any, value: float, labels: dict[str, object], code: int) -> bool:
         if not math.isfinite(value):
             result.rejected["non_finite_value"] += 1
             result.first_error = result.first_error or f"metric {name!r} has a non-finite value {value}"
-            return
+            return False
         names.append(name)
         stamps.append(point.time_unix_nano / 1e9)
         values.append(value)
         attrs.append(json.dumps(labels, sort_keys=True, separators=(",", ":")))
-        kinds.append(kind)
-        temporalities.append(temporality)
-        start = getattr(point, "start_time_unix_nano", 0)
-        starts.append(start / 1e9 if start else math.nan)
-        bounds.append(None if buckets is None else buckets[0])
-        counts.append(None if buckets is None else buckets[1])
+        codes.append(code)
+        starts.append(point.start_time_unix_nano)
         result.accepted += 1
+        return True
 
     for resource_metrics in request.resource_metrics:
         resource = _attributes(resource_metrics.resource.attributes)
@@ -116,53 +103,57 @@ def decode_metrics(request: metrics_service_pb2.ExportMetricsServiceRequest) -> 
                     kind, temporality = PointKind.GAUGE, int(Temporality.UNSPECIFIED)
                     if data == "sum":
                         kind = PointKind.MONOTONIC_SUM if metric.sum.is_monotonic else PointKind.SUM
-                        temporality = int(metric.sum.aggregation_temporality)
+                        temporality = _temporality(metric.sum.aggregation_temporality)
+                    code = kind * 4 + temporality
                     for point in getattr(metric, data).data_points:
                         labels = {**resource, **_attributes(point.attributes)}
                         number = point.as_double if point.WhichOneof("value") == "as_double" else float(point.as_int)
-                        add(metric.name, point, number, labels, kind, temporality)
+                        add(metric.name, point, number, labels, code)
                 elif data in ("histogram", "exponential_histogram", "summary"):
                     # Summaries carry no temporality: they are cumulative by definition.
-                    temporality = int(
-                        Temporality.CUMULATIVE if data == "summary" else getattr(metric, data).aggregation_temporality
-                    )
-                    for point in getattr(metric, data).data_points:
+                    aggregation = getattr(metric, data)
+                    cumulative = data == "summary"
+                    temporality = Temporality.CUMULATIVE if cumulative else _temporality(aggregation.aggregation_temporality)
+                    count_code = PointKind.HISTOGRAM_COUNT * 4 + temporality
+                    sum_code = PointKind.HISTOGRAM_SUM * 4 + temporality
+                    for point in aggregation.data_points:
                         labels = {**resource, **_attributes(point.attributes)}
                         buckets = _buckets(point, data)
-                        add(
-                            metric.name + ".count",
-                            point,
-                            float(point.count),
-                            labels,
-                            PointKind.HISTOGRAM_COUNT,
-                            temporality,
-                            buckets,
-                        )
+                        if add(metric.name + ".count", point, float(point.count), labels, count_code) and buckets:
+                            buckets_at[len(names) - 1] = buckets
                         # Histogram sums are optional (absent when negative values were
                         # recorded into a cumulative histogram); absent is not zero.
                         if data == "summary" or point.HasField("sum"):
-                            add(metric.name + ".sum", point, float(point.sum), labels, PointKind.HISTOGRAM_SUM, temporality)
+                            add(metric.name + ".sum", point, float(point.sum), labels, sum_code)
                 else:
                     result.rejected["missing_data_points"] += 1
                     result.first_error = result.first_error or f"metric {metric.name!r} carries no data"
     if names:
+        coded = np.asarray(codes, dtype=np.int64)
+        nanos = np.asarray(starts, dtype=np.int64)
         result.batch = MetricBatch(
             names=np.asarray(names, dtype=object),
             timestamps=np.asarray(stamps, dtype=np.float64),
             values=np.asarray(values, dtype=np.float64),
             attributes=np.asarray(attrs, dtype=object),
-            kinds=np.asarray(kinds, dtype=np.uint8),
-            temporalities=np.asarray(temporalities, dtype=np.uint8),
-            start_timestamps=np.asarray(starts, dtype=np.float64),
-            bounds=_objects(bounds),
-            bucket_counts=_objects(counts),
+            kinds=(coded // 4).astype(np.uint8),
+            temporalities=(coded % 4).astype(np.uint8),
+            start_timestamps=np.where(nanos > 0, nanos / 1e9, np.nan),
+            bounds=_objects(len(names), {i: b[0] for i, b in buckets_at.items()}) if buckets_at else None,
+            bucket_counts=_objects(len(names), {i: b[1] for i, b in buckets_at.items()}) if buckets_at else None,
         )
     return result
 
 
-def _objects(items: list[npt.NDArray[np.float64] | None]) -> npt.NDArray[np.object_]:
-    out = np.empty(len(items), dtype=object)
-    out[:] = items
+def _temporality(value: int) -> int:
+    """The wire's temporality; an unknown enum number (proto3 keeps them) counts as unspecified."""
+    return value if value in (Temporality.DELTA, Temporality.CUMULATIVE) else Temporality.UNSPECIFIED
+
+
+def _objects(size: int, arrays: dict[int, npt.NDArray[np.float64]]) -> npt.NDArray[np.object_]:
+    out = np.full(size, None, dtype=object)
+    for i, array in arrays.items():
+        out[i] = array
     return out
 
 
