@@ -106,6 +106,7 @@ class KpiPuller(Collector):
         timeout: float | None = None,
     ) -> None:
         self.url = url.rstrip("/")
+        self._shown_url = str(httpx.URL(self.url).copy_with(username=None, password=None))  # never log credentials
         self.kpis = [kpi for kpi in kpis if kpi.query is not None]
         self.log = log
         self.stats = stats
@@ -165,7 +166,7 @@ class KpiPuller(Collector):
                 raise PullError(f"Prometheus answered HTTP {response.status_code}", "query_failed")
             timestamp, value = parse_query_answer(response.json())
         except httpx.HTTPError as exc:
-            _logger.warning("KPI %s: query to %s failed: %s", kpi.name, self.url, exc)
+            _logger.warning("KPI %s: query to %s failed: %s", kpi.name, self._shown_url, exc)
             self.stats.reject(SIGNAL, "query_failed")
             return False
         except (PullError, ValueError) as exc:
