@@ -14,7 +14,7 @@ from opentelemetry.proto.metrics.v1 import metrics_pb2
 
 from detectors.anomaly import SeasonalNoveltyScorer
 from monitor.settings import Settings
-from support import ServerThread, free_port, scrape, wait_caught_up
+from support import ServerProcess, ServerThread, free_port, scrape, wait_caught_up
 
 N, SPIKE = 300, 250
 T0 = (int(time.time()) // 86400 - 2) * 86400.0  # two days ago, midnight UTC: well within retention
@@ -121,3 +121,26 @@ def test_series_not_marked_are_not_scored_and_the_cap_is_counted(sqlite_url: str
         while scrape(server.url)["driftline_anomaly_skipped_buckets_total{}"] < 20 and time.monotonic() < deadline:
             time.sleep(0.1)
         assert scrape(server.url)["driftline_anomaly_skipped_buckets_total{}"] == 20
+
+
+def test_scores_are_exact_after_a_kill_9(sqlite_url: str) -> None:
+    env = {"DRIFTLINE_KPIS": '[{"name": "revenue", "metric": "shop.revenue"}]', "DRIFTLINE_ALLOWED_LATENESS_SECONDS": "0"}
+    server = ServerProcess(sqlite_url, free_port(), env)
+    chunks = [range(i, i + 50) for i in range(0, N, 50)]
+    server.start()
+    try:
+        for chunk in chunks[:3]:
+            send(server.url, chunk)
+        server.kill()  # whatever was not checkpointed yet is replayed from the ingest log
+        server.start()
+        for chunk in chunks:  # the sender retries everything; acknowledged requests are not stored twice
+            send(server.url, chunk)
+        wait_caught_up(server.url)
+        scores = anomaly_points(server.url, "driftline.anomaly.score", N)
+        flags = anomaly_points(server.url, "driftline.anomaly.detected", N)
+    finally:
+        server.stop()
+    expected = SeasonalNoveltyScorer().score_many(revenue(), timestamps=STARTS)
+    assert [p["count"] for p in scores] == [1] * N
+    assert [p["last"] for p in scores] == pytest.approx(expected.tolist(), abs=1e-12)
+    assert [p["t"] for p in flags if p["last"] == 1.0] == [STARTS[SPIKE]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,6 +15,7 @@ from opentelemetry.sdk.metrics.export import MetricExportResult, MetricsData, Pe
 from opentelemetry.sdk.resources import Resource
 from pydantic import ValidationError
 
+from monitor.cli import main
 from monitor.settings import Settings
 from support import ServerThread, free_port, scrape, wait_caught_up
 
@@ -174,3 +176,13 @@ def test_kpi_rates_continue_across_a_restart(sqlite_url: str) -> None:
 def test_invalid_kpi_entries_fail_start_up_naming_entry_and_rule(kpis: Sequence[dict[str, Any]], message: str) -> None:
     with pytest.raises(ValidationError, match=message.replace("[", r"\[").replace(".", r"\.")):
         Settings(kpis=kpis)
+
+
+def test_serve_refuses_an_invalid_kpi_config_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "driftline.yaml"
+    config.write_text("kpis:\n  - name: conversion\n    metric: shop.conversion\n    quantiles: [0.5, 95]\n")
+    assert main(["serve", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "invalid settings" in err
+    assert "kpis.0.quantiles" in err
+    assert "quantile 95.0 must be strictly between 0 and 1" in err
