@@ -139,11 +139,11 @@ class KpiDeriver:
 
     def derive(self, batch: MetricBatch) -> MetricBatch | None:
         """KPI values derived from ``batch`` as ``driftline.kpi`` points, or ``None``."""
-        names = batch.names.astype(str)
-        kinds = np.zeros(len(batch), dtype=np.uint8) if batch.kinds is None else batch.kinds
-        self._note_direct(batch, np.flatnonzero(names == KPI_SERIES))
+        self._note_direct(batch, np.flatnonzero(batch.names == KPI_SERIES))
         if not self._by_metric or not len(batch):
             return None
+        names = batch.names.astype(str)
+        kinds = np.zeros(len(batch), dtype=np.uint8) if batch.kinds is None else batch.kinds
         base = names.astype(object)  # a histogram's points count under the histogram's own name
         for kind, suffix in _SUFFIXES.items():
             rows = np.flatnonzero((kinds == kind) & np.char.endswith(names, suffix))
@@ -256,7 +256,13 @@ class KpiDeriver:
             self.latest[kpi] = (t, value)
 
     def _note_direct(self, batch: MetricBatch, rows: npt.NDArray[np.intp]) -> None:
-        for i in rows.tolist():
+        """Newest value per label set among KPI values that arrived as such (one parse per label set)."""
+        if not rows.size:
+            return
+        _, group = np.unique(batch.attributes[rows].astype(str), return_inverse=True)
+        order = np.lexsort((batch.timestamps[rows], group))
+        newest = order[np.r_[group[order][1:] != group[order][:-1], True]]  # the last row of each group
+        for i in rows[newest].tolist():
             kpi = json.loads(str(batch.attributes[i])).get("kpi")
             if isinstance(kpi, str):
                 self._note(kpi, float(batch.timestamps[i]), float(batch.values[i]))
