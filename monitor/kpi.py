@@ -15,7 +15,7 @@ values, returned as ``driftline.kpi`` points labelled ``kpi=<name>`` for the tim
 
 ``driftline.kpi`` points that arrive as such (the Prometheus pull, ``driftline kpi import``,
 or any sender) are KPI values already: they only update the newest value per KPI, which
-``/metrics`` shows as ``driftline_kpi_value{kpi}``.
+``/metrics`` shows as ``driftline_kpi_value{kpi}`` (for the first :data:`MAX_EXPOSED` KPI names).
 
 Examples
 --------
@@ -51,6 +51,7 @@ __all__ = ["KPI_SERIES", "KpiDeriver", "histogram_quantiles", "label_text"]
 
 FloatArray = npt.NDArray[np.float64]
 _MAX_SOURCES = 10_000  # cumulative series remembered for rates; the least recently seen are forgotten
+MAX_EXPOSED = 1000  # KPIs whose newest value /metrics shows; values of further names are still stored
 _SUFFIXES = {PointKind.HISTOGRAM_COUNT: ".count", PointKind.HISTOGRAM_SUM: ".sum"}
 
 
@@ -252,6 +253,8 @@ class KpiDeriver:
     # -- the newest values, for /metrics -------------------------------------------------------
     def _note(self, kpi: str, t: float, value: float) -> None:
         previous = self.latest.get(kpi)
+        if previous is None and len(self.latest) >= MAX_EXPOSED:
+            return  # bounded /metrics cardinality: the series store still has every KPI
         if previous is None or t >= previous[0]:
             self.latest[kpi] = (t, value)
 
