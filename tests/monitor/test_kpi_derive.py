@@ -160,3 +160,16 @@ def test_histogram_quantiles_follow_prometheus_rules() -> None:
     assert histogram_quantiles(bounds, [0, 0, 4], [0.5]).tolist() == [2.0]  # all in +Inf: the highest bound
     assert histogram_quantiles([-1.0, 2.0], [4, 0, 0], [0.5]).tolist() == [-1.0]  # lowest bound <= 0 is the answer
     assert np.isnan(histogram_quantiles(bounds, [0, 0, 0], [0.5])).all()
+
+
+def test_metrics_cardinality_is_bounded() -> None:
+    deriver = KpiDeriver([])
+    names = [f"k{i}" for i in range(1005)]
+    batch = MetricBatch(
+        names=np.full(len(names), "driftline.kpi", dtype=object),
+        timestamps=np.full(len(names), float(T0)),
+        values=np.arange(len(names), dtype=np.float64),
+        attributes=np.array([json.dumps({"kpi": n}) for n in names], dtype=object),
+    )
+    deriver.derive(batch)
+    assert len(deriver.latest) == 1000
