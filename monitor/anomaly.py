@@ -184,9 +184,15 @@ class AnomalyWatch:
             watched.dirty = False
 
     def restore(self, rows: Iterable[tuple[str, bytes]]) -> None:
-        """Continue from rows written by :func:`write_anomaly_state`."""
+        """Continue from rows written by :func:`write_anomaly_state`.
+
+        Rows of series the configuration no longer marks, and rows past ``max_series``, are
+        left unused (a series marked again later continues from its row).
+        """
         for _name, blob in rows:
             document = unpack(blob)
+            if not self._is_watched(str(document["name"]), str(document["labels"])) or len(self._watched) >= self.max_series:
+                continue
             watched = _Watched(
                 str(document["name"]),
                 str(document["labels"]),

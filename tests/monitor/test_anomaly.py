@@ -13,6 +13,9 @@ from opentelemetry.proto.common.v1 import common_pb2
 from opentelemetry.proto.metrics.v1 import metrics_pb2
 
 from detectors.anomaly import SeasonalNoveltyScorer
+from monitor.anomaly import AnomalyWatch
+from monitor.kpi_config import AnomalySelector
+from monitor.series import Bucket
 from monitor.settings import Settings
 from support import ServerProcess, ServerThread, free_port, scrape, wait_caught_up
 
@@ -144,3 +147,18 @@ def test_scores_are_exact_after_a_kill_9(sqlite_url: str) -> None:
     assert [p["count"] for p in scores] == [1] * N
     assert [p["last"] for p in scores] == pytest.approx(expected.tolist(), abs=1e-12)
     assert [p["t"] for p in flags if p["last"] == 1.0] == [STARTS[SPIKE]]
+
+
+def test_restore_keeps_only_series_still_marked() -> None:
+    both = [AnomalySelector(name="driftline.kpi"), AnomalySelector(name="hw.gpu.utilization")]
+    watch = AnomalyWatch(both)
+    closed = [Bucket(name, "{}", 60, 0.0, 1, 1.0, 1.0, 1.0, 1.0, 0.0) for name in ("driftline.kpi", "hw.gpu.utilization")]
+    watch.observe(closed)
+    rows = watch.changed_rows()
+    assert len(rows) == 2
+    narrowed = AnomalyWatch([AnomalySelector(name="hw.gpu.utilization")])
+    narrowed.restore(rows.items())
+    assert [r.series for r in narrowed.readings()] == ["hw.gpu.utilization"]
+    capped = AnomalyWatch(both, max_series=1)
+    capped.restore(rows.items())
+    assert len(capped.readings()) == 1
