@@ -12,6 +12,7 @@ the durable ingest log and of the Arrow flavour of the columnar batch API.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import IntEnum
 from typing import Literal
 
 import numpy as np
@@ -25,6 +26,8 @@ __all__ = [
     "Kind",
     "LabelBatch",
     "MetricBatch",
+    "PointKind",
+    "Temporality",
     "batch_from_arrow",
 ]
 
@@ -135,14 +138,48 @@ class LabelBatch:
         )
 
 
+class PointKind(IntEnum):
+    """What a metric point is, so values can be read correctly downstream (e.g. as KPIs).
+
+    Histograms (and summaries) are flattened into a ``<name>.count`` and a ``<name>.sum``
+    point; the count point also carries the bucket bounds and counts when there are any.
+    """
+
+    GAUGE = 0  # a value; also every point of unknown kind (scrapes, imports)
+    SUM = 1  # a non-monotonic sum (up-down counter)
+    MONOTONIC_SUM = 2  # a counter: a drop in a cumulative one means a reset
+    HISTOGRAM_COUNT = 3
+    HISTOGRAM_SUM = 4
+
+
+class Temporality(IntEnum):
+    """OTLP ``AggregationTemporality`` of sums and histograms (the same numbers)."""
+
+    UNSPECIFIED = 0
+    DELTA = 1
+    CUMULATIVE = 2
+
+
 @dataclass(frozen=True, slots=True)
 class MetricBatch:
-    """Metric data points (GPU telemetry, KPIs, anything numeric over time)."""
+    """Metric data points (GPU telemetry, KPIs, anything numeric over time).
+
+    The first four columns are all most readers need. The optional ones keep what a
+    value means: ``kinds`` (:class:`PointKind`) and ``temporalities`` (:class:`Temporality`)
+    as uint8 codes, ``start_timestamps`` (start of a sum's or histogram's aggregation
+    interval, ``NaN`` if unknown), and per point ``bounds`` / ``bucket_counts`` (float64
+    arrays for histogram count points, ``None`` elsewhere). ``None`` columns mean gauges.
+    """
 
     names: ObjectArray
     timestamps: FloatArray
     values: FloatArray
     attributes: ObjectArray  # canonical JSON object per point (sorted keys)
+    kinds: npt.NDArray[np.uint8] | None = None
+    temporalities: npt.NDArray[np.uint8] | None = None
+    start_timestamps: FloatArray | None = None
+    bounds: ObjectArray | None = None
+    bucket_counts: ObjectArray | None = None
 
     def __len__(self) -> int:
         return int(self.timestamps.shape[0])
@@ -154,16 +191,45 @@ class MetricBatch:
             pa.array(self.values, type=pa.float64()),
             pa.array(self.attributes, type=pa.string()),
         ]
-        batch = pa.RecordBatch.from_arrays(arrays, names=["name", "timestamp", "value", "attributes"])
+        names = ["name", "timestamp", "value", "attributes"]
+        optional = [
+            ("kind", self.kinds, pa.uint8()),
+            ("temporality", self.temporalities, pa.uint8()),
+            ("start_timestamp", self.start_timestamps, pa.float64()),
+            ("bounds", self.bounds, pa.list_(pa.float64())),
+            ("bucket_counts", self.bucket_counts, pa.list_(pa.float64())),
+        ]
+        for name, column, arrow_type in optional:
+            if column is not None:
+                arrays.append(pa.array(column, type=arrow_type))
+                names.append(name)
+        batch = pa.RecordBatch.from_arrays(arrays, names=names)
         return batch.replace_schema_metadata({b"kind": b"metrics"})
 
     @staticmethod
     def from_arrow(batch: pa.RecordBatch) -> MetricBatch:
+        columns = dict(zip(batch.schema.names, batch.columns, strict=True))
+
+        def codes(name: str) -> npt.NDArray[np.uint8] | None:
+            return None if name not in columns else np.asarray(columns[name].to_numpy(zero_copy_only=False), dtype=np.uint8)
+
+        def lists(name: str) -> ObjectArray | None:
+            if name not in columns:
+                return None
+            out = np.empty(len(batch), dtype=object)
+            out[:] = [None if v is None else np.asarray(v, dtype=np.float64) for v in columns[name].to_pylist()]
+            return out
+
         return MetricBatch(
-            names=np.asarray(batch.column("name").to_numpy(zero_copy_only=False), dtype=object),
-            timestamps=_floats(batch.column("timestamp")),
-            values=_floats(batch.column("value")),
-            attributes=np.asarray(batch.column("attributes").to_numpy(zero_copy_only=False), dtype=object),
+            names=np.asarray(columns["name"].to_numpy(zero_copy_only=False), dtype=object),
+            timestamps=_floats(columns["timestamp"]),
+            values=_floats(columns["value"]),
+            attributes=np.asarray(columns["attributes"].to_numpy(zero_copy_only=False), dtype=object),
+            kinds=codes("kind"),
+            temporalities=codes("temporality"),
+            start_timestamps=_floats(columns["start_timestamp"]) if "start_timestamp" in columns else None,
+            bounds=lists("bounds"),
+            bucket_counts=lists("bucket_counts"),
         )
 
 

@@ -107,6 +107,24 @@ def build_parser() -> argparse.ArgumentParser:
     gpu.add_argument("--duration", type=_positive, default=None, help="seconds to run (default: until Ctrl-C)")
     gpu.add_argument("--token", default=os.environ.get("DRIFTLINE_INGEST_TOKEN"), help="bearer token")
 
+    # -- kpi --
+    kpi = commands.add_parser("kpi", help="business KPIs")
+    kpi_commands = kpi.add_subparsers(dest="kpi_command", required=True, parser_class=_Parser)
+    kpi_import = kpi_commands.add_parser(
+        "import",
+        help="send KPI history (CSV or Parquet, long or wide) to the server: exit 0 done, 1 server failed, 2 bad input",
+        description=(
+            "Long files have the columns timestamp,kpi,value; wide ones timestamp and one column per KPI (empty "
+            "cells are skipped). Timestamps are Unix seconds or ISO 8601 (UTC unless a zone is given). The whole "
+            "file is checked before anything is sent."
+        ),
+    )
+    kpi_import.add_argument("file", type=Path, help="a .csv, .tsv or .parquet file")
+    kpi_import.add_argument("--api", default=os.environ.get("DRIFTLINE_API", DEFAULT_API), help="server URL")
+    kpi_import.add_argument("--token", default=os.environ.get("DRIFTLINE_INGEST_TOKEN"), help="ingest bearer token")
+    kpi_import.add_argument("--batch-size", type=int, default=5000, help="points per request (default 5000)")
+    kpi_import.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
+
     demo = commands.add_parser("demo", help="start a server and the simulator, print the URLs; Ctrl-C stops all")
     demo.add_argument("--port", type=int, default=4318)
     demo.add_argument("--window", type=_positive, default=1800.0, help="drift window width in simulated seconds")
@@ -130,6 +148,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _check(args)
     if args.command == "agent":
         return _agent_gpu(args)
+    if args.command == "kpi":
+        return _kpi_import(args)
     if args.command == "eval":
         return _eval_tcpd(args) if args.eval_command == "tcpd" else _eval_nab(args)
     return 2
@@ -355,6 +375,31 @@ def _agent_gpu(args: argparse.Namespace) -> int:
     finally:
         poller.close()
     print(f"driftline agent gpu: {exported} poll(s) sent for export", file=sys.stderr)
+    return 0
+
+
+def _kpi_import(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from monitor.kpi_import import KpiImportError, read_kpi_file, send_kpis
+
+    if not 1 <= args.batch_size <= 100_000:
+        print(f"driftline kpi import: --batch-size {args.batch_size} must be between 1 and 100000", file=sys.stderr)
+        return 2
+    try:
+        rows = read_kpi_file(args.file)
+    except KpiImportError as exc:
+        print(f"driftline kpi import: {exc}", file=sys.stderr)
+        return 2
+    with tqdm(total=len(rows), unit=" points", desc=f"importing {args.file.name}", file=sys.stderr, disable=args.quiet) as bar:
+        try:
+            sent = send_kpis(rows, args.api, token=args.token, batch_size=args.batch_size, on_sent=bar.update)
+        except RuntimeError as exc:
+            bar.close()
+            print(f"driftline kpi import: {exc}; {bar.n} of {len(rows)} points were stored", file=sys.stderr)
+            return 1
+    kpis = len(set(rows.kpis.tolist()))
+    print(f"imported {sent} values of {kpis} KPI(s) from {args.file.name}", file=sys.stderr)
     return 0
 
 

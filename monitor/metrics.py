@@ -12,6 +12,7 @@ from collectors.gpu import GpuMetric
 from monitor.alerting import Alerting
 from monitor.gpu_state import COUNTERS
 from monitor.ingest_log import IngestLog
+from monitor.kpi import label_text
 from monitor.pipeline import Pipeline
 from monitor.stats import IngestStats
 
@@ -106,6 +107,34 @@ class DriftlineCollector(Collector):
                     quality.add_metric([status.model, status.version, metric], value)
         yield from (quality, drift)
 
+    def _kpi_families(self) -> Iterator[Metric]:
+        """``driftline_kpi_value{kpi}`` and the anomaly scores of watched series."""
+        kpi = GaugeMetricFamily("driftline_kpi_value", "Newest value of each business KPI.", labels=["kpi"])
+        for name, (_, value) in sorted(self.pipeline.kpi_values().items()):
+            kpi.add_metric([name], value)
+        yield kpi
+        readings, skipped = self.pipeline.anomaly_readings()
+        score = GaugeMetricFamily(
+            "driftline_anomaly_score",
+            "Anomaly score in [0, 1] of the latest closed bucket of each watched series.",
+            labels=["series", "labels"],
+        )
+        detected = GaugeMetricFamily(
+            "driftline_anomaly_detected",
+            "1 when the latest closed bucket of a watched series scored at or above the threshold, else 0.",
+            labels=["series", "labels"],
+        )
+        for reading in readings:
+            source = ",".join(f"{key}={label_text(value)}" for key, value in sorted(reading.labels.items()))
+            score.add_metric([reading.series, source], reading.score)
+            detected.add_metric([reading.series, source], 1.0 if reading.detected else 0.0)
+        yield from (score, detected)
+        yield CounterMetricFamily(
+            "driftline_anomaly_skipped_buckets",
+            "Buckets of watched series not scored because anomaly_max_series series are scored already.",
+            value=skipped,
+        )
+
     def collect(self) -> Iterator[Metric]:
         score = GaugeMetricFamily(
             "driftline_feature_drift_score",
@@ -141,6 +170,7 @@ class DriftlineCollector(Collector):
         yield from self._gpu_families()
         yield from self._label_families()
         yield from self._alert_families()
+        yield from self._kpi_families()
 
         late = CounterMetricFamily(
             "driftline_pipeline_late_events", "Events that arrived after their window had closed.", labels=["model", "version"]

@@ -25,10 +25,13 @@ from sqlalchemy import Connection, Engine, func, insert, select, update
 from collectors.gpu import from_otlp_metrics
 from collectors.records import Batch, InferenceBatch, LabelBatch, MetricBatch
 from detectors.distribution import DriftTestResult
+from monitor.anomaly import AnomalyReading, AnomalyWatch, load_anomaly_state, write_anomaly_state
 from monitor.drift import FeatureDrift, evaluate_window
 from monitor.gpu_state import GpuLatest, GpuReading
 from monitor.ingest_log import IngestLog, decode_entry
 from monitor.kinds import KindRegistry
+from monitor.kpi import KpiDeriver
+from monitor.kpi_config import KpiSpec
 from monitor.labels import LabelConfig, LabelCounts, LabelMonitor, QualityStatus, QualityWindow, quality_points, write_quality
 from monitor.references import ReferenceStore
 from monitor.series import Bucket, SeriesRollup, prune_series, write_buckets
@@ -61,6 +64,7 @@ class _State:
     gpu: GpuLatest = field(default_factory=GpuLatest)
     series: SeriesRollup = field(default_factory=lambda: SeriesRollup(60, 60.0))
     labels: LabelMonitor | None = None
+    kpi: KpiDeriver = field(default_factory=lambda: KpiDeriver([]))
 
     def to_bytes(self) -> bytes:
         document = {
@@ -70,11 +74,14 @@ class _State:
             "gpu": self.gpu.state_dict(),
             "series": self.series.state_dict(),
             "labels": None if self.labels is None else self.labels.state_dict(),
+            "kpi": self.kpi.state_dict(),
         }
         return pack(document)
 
     @staticmethod
-    def from_bytes(blob: bytes, series_resolution: int, series_lateness: float, labels: LabelConfig, now: float) -> _State:
+    def from_bytes(
+        blob: bytes, series_resolution: int, series_lateness: float, labels: LabelConfig, now: float, kpis: Sequence[KpiSpec] = ()
+    ) -> _State:
         document = unpack(blob)
         state = _State(offset=int(document["offset"]))
         for item in document["models"]:
@@ -84,6 +91,8 @@ class _State:
         state.gpu = GpuLatest.from_state(document.get("gpu", []))
         state.series = SeriesRollup.from_state(document.get("series"), series_resolution, series_lateness)
         state.labels = LabelMonitor.from_state(document.get("labels"), labels, now=now)
+        state.kpi = KpiDeriver(kpis)
+        state.kpi.load_state(document.get("kpi"))
         return state
 
 
@@ -113,9 +122,15 @@ class Pipeline:
         self.kinds = kinds
         self.settings = settings
         self.clock = clock
-        self._state = _State(series=SeriesRollup(settings.series_resolution_seconds, settings.allowed_lateness_seconds))
+        self._state = _State(
+            series=SeriesRollup(settings.series_resolution_seconds, settings.allowed_lateness_seconds),
+            kpi=KpiDeriver(settings.kpis),
+        )
         self._label_config = LabelConfig.from_settings(settings)
         self._state.labels = LabelMonitor(self._label_config, now=clock())
+        self.anomaly = AnomalyWatch(
+            settings.anomaly_series, threshold=settings.anomaly_threshold, max_series=settings.anomaly_max_series
+        )
         self._pending_closed: list[ClosedWindow] = []
         self._pending_results: list[tuple[str, str, FeatureDrift]] = []
         self._pending_features: list[tuple[str, str, str, str]] = []
@@ -188,6 +203,16 @@ class Pipeline:
         """Fresh GPU values for ``/metrics``."""
         with self._lock:
             return list(self._state.gpu.readings(now=now, stale_after=stale_after))
+
+    def kpi_values(self) -> dict[str, tuple[float, float]]:
+        """Newest value per KPI: ``{kpi: (timestamp, value)}``."""
+        with self._lock:
+            return dict(self._state.kpi.latest)
+
+    def anomaly_readings(self) -> tuple[list[AnomalyReading], int]:
+        """Latest anomaly score per watched series, and the buckets skipped past the series cap."""
+        with self._lock:
+            return self.anomaly.readings(), self.anomaly.skipped
 
     def series_buckets(self, name: str) -> tuple[int, list[Bucket]]:
         """Buckets of ``name`` not yet in ``series_points`` (open or awaiting the checkpoint).
@@ -316,6 +341,9 @@ class Pipeline:
                     if samples:
                         self._state.gpu.add(samples)
                     self._state.series.add_many(batch.names, batch.attributes, batch.timestamps, batch.values)
+                    kpis = self._state.kpi.derive(batch)
+                    if kpis is not None:
+                        self._state.series.add_many(kpis.names, kpis.attributes, kpis.timestamps, kpis.values)
 
     def _apply_inference(self, batch: InferenceBatch) -> None:
         key = (batch.model, batch.version)
@@ -369,7 +397,9 @@ class Pipeline:
                     self.settings.allowed_lateness_seconds,
                     self._label_config,
                     self.clock(),
+                    self.settings.kpis,
                 )
+            self.anomaly.restore(load_anomaly_state(connection))
             self._known_models = {(m, v) for m, v in connection.execute(select(models.c.model, models.c.version))}
             for model, version, name, kind in connection.execute(
                 select(features.c.model, features.c.version, features.c.feature, features.c.kind)
@@ -389,7 +419,10 @@ class Pipeline:
         with self._lock:
             # Closed buckets leave the state before it is serialised: the same transaction
             # writes them to series_points, so each is stored exactly once.
-            self._pending_series.extend(self._state.series.take_closed())
+            closed = self._state.series.take_closed()
+            self._pending_series.extend(closed)
+            self._pending_series.extend(self.anomaly.observe(closed))
+            anomaly_rows = self.anomaly.changed_rows()
             series = list(self._pending_series)
             self._pending_quality.extend(self._labels.take_closed())
             blob = self._state.to_bytes()
@@ -397,13 +430,14 @@ class Pipeline:
             new_models = [key for key in self._state.models if key not in self._known_models]
             self.series_generation += 1  # odd: these buckets may be in the table and in memory at once
         try:
-            self._write_checkpoint(now, blob, offset, new_models, series)
+            self._write_checkpoint(now, blob, offset, new_models, series, anomaly_rows)
         except BaseException:
             with self._lock:
                 self.series_generation += 1  # nothing written: the buckets stay pending, in memory only
             raise
         self._known_models.update(new_models)
         with self._lock:
+            self.anomaly.mark_written()
             self._pending_series = []
             self.series_generation += 1
             for model, version, result in self._pending_results:
@@ -417,11 +451,18 @@ class Pipeline:
         self.checkpoint_seconds = time.perf_counter() - started
 
     def _write_checkpoint(
-        self, now: float, blob: bytes, offset: int, new_models: list[tuple[str, str]], series: list[Bucket]
+        self,
+        now: float,
+        blob: bytes,
+        offset: int,
+        new_models: list[tuple[str, str]],
+        series: list[Bucket],
+        anomaly_rows: dict[str, bytes],
     ) -> None:
         with self.engine.begin() as connection:
             write_buckets(connection, series)
             write_quality(connection, self._pending_quality, now)
+            write_anomaly_state(connection, anomaly_rows, offset=offset, now=now)
             for model, version in new_models:
                 connection.execute(insert(models).values(model=model, version=version, created_at=now))
             for model, version, name, kind in self._pending_features:

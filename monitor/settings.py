@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from alerts.notifiers import build_notifier
 from alerts.rules import AlertsConfig
+from monitor.kpi_config import AnomalySelector, KpiSpec
 
 __all__ = ["Settings", "load_settings"]
 
@@ -154,6 +155,42 @@ class Settings(BaseSettings):
             spec = {"type": "webhook", "url": self.webhook_url, "secret": self.webhook_secret.get_secret_value()}
             build_notifier("webhook", spec).shutdown()  # a bad URL or secret stops start-up, naming the field
         return self
+
+    # -- kpi --
+    kpi_prometheus_url: str | None = Field(
+        None, description="Prometheus base URL (e.g. http://prometheus:9090) that KPIs with a `query` are pulled from."
+    )
+    kpi_pull_interval_seconds: float = Field(60.0, gt=0, description="How often each KPI `query` is evaluated.")
+    kpis: list[KpiSpec] = Field(
+        [],
+        description=(
+            "Business KPIs: `{name, metric, attributes, quantiles}` for an OTLP metric or `{name, query}` for a "
+            "Prometheus pull; see docs/kpis.md."
+        ),
+    )
+    anomaly_series: list[AnomalySelector] = Field(
+        [{"name": "driftline.kpi"}, {"name": "hw.gpu.utilization"}, {"name": "driftline.model.latency"}],
+        validate_default=True,
+        description="Series scored for anomalies per closed bucket: `{name, labels}` each; see docs/kpis.md.",
+    )
+    anomaly_threshold: float | None = Field(
+        None, gt=0, lt=1, description="Anomaly score at which a bucket is flagged (default: the detector's own, 0.59)."
+    )
+    anomaly_max_series: int = Field(
+        200, ge=0, le=10000, description="Most series scored for anomalies; further ones are counted and skipped."
+    )
+
+    @field_validator("kpis")
+    @classmethod
+    def _kpis(cls, kpis: list[KpiSpec], info: ValidationInfo) -> list[KpiSpec]:
+        seen: set[str] = set()
+        for i, kpi in enumerate(kpis):
+            if kpi.name in seen:
+                raise ValueError(f"kpis[{i}].name {kpi.name!r} is used by an earlier KPI; names must be unique")
+            seen.add(kpi.name)
+            if kpi.query is not None and not info.data.get("kpi_prometheus_url"):
+                raise ValueError(f"kpis[{i}] ({kpi.name!r}) has a query, so kpi_prometheus_url must be set")
+        return kpis
 
     ingest_token: SecretStr | None = Field(None, description="Bearer token required by ingest endpoints when set.")
     admin_token: SecretStr | None = Field(

@@ -12,6 +12,7 @@ from monitor.alerting import Alerting
 from monitor.gate import Gate, attach_gate
 from monitor.ingest_log import IngestLog
 from monitor.kinds import KindRegistry
+from monitor.kpi_pull import KpiPuller
 from monitor.limits import CardinalityGuard, Limits
 from monitor.metrics import DriftlineCollector
 from monitor.pipeline import Pipeline
@@ -41,6 +42,7 @@ class Runtime:
     scraper: DcgmScraper | None = None
     gate: Gate | None = None
     alerting: Alerting | None = None
+    kpi_puller: KpiPuller | None = None
 
     @staticmethod
     def build(settings: Settings) -> Runtime:
@@ -73,6 +75,11 @@ class Runtime:
                 max_bytes=settings.max_body_bytes,
             )
             runtime.registry.register(runtime.scraper)
+        if settings.kpi_prometheus_url and any(kpi.query for kpi in settings.kpis):
+            runtime.kpi_puller = KpiPuller(
+                settings.kpi_prometheus_url, settings.kpis, log, stats, interval=settings.kpi_pull_interval_seconds
+            )
+            runtime.registry.register(runtime.kpi_puller)
         return runtime
 
     def start(self) -> None:
@@ -85,12 +92,16 @@ class Runtime:
             self.scraper.start()
         if self.alerting is not None:
             self.alerting.start()
+        if self.kpi_puller is not None:
+            self.kpi_puller.start()
 
     def stop(self) -> None:
         if self.alerting is not None:
             self.alerting.stop()
         if self.scraper is not None:
             self.scraper.stop()
+        if self.kpi_puller is not None:
+            self.kpi_puller.stop()
         self.log.stop()
         self.pipeline.stop()
         self.engine.dispose()

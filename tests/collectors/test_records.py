@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from collectors.records import Batch, Column, InferenceBatch, LabelBatch, MetricBatch, batch_from_arrow
+from collectors.records import Batch, Column, InferenceBatch, LabelBatch, MetricBatch, PointKind, Temporality, batch_from_arrow
 from monitor.ingest_log import decode_entry, encode_entry
 
 T0 = 1_700_000_000.0
@@ -140,6 +140,39 @@ def test_metric_batch_round_trip() -> None:
     back = MetricBatch.from_arrow(original.to_arrow())
     assert_batch_equal(original, back)
     assert math.copysign(1.0, back.values[1]) == -1.0  # bit-exact, even the sign of zero
+
+
+def test_metric_batch_meaning_columns_round_trip() -> None:
+    bounds = np.empty(2, dtype=object)
+    bounds[:] = [np.array([0.1, 0.5]), None]
+    counts = np.empty(2, dtype=object)
+    counts[:] = [np.array([1.0, 2.0, 3.0]), None]
+    original = MetricBatch(
+        names=objects("lat.count", "orders"),
+        timestamps=np.array([1.0, 2.0]),
+        values=np.array([6.0, 10.0]),
+        attributes=objects("{}", "{}"),
+        kinds=np.array([PointKind.HISTOGRAM_COUNT, PointKind.MONOTONIC_SUM], dtype=np.uint8),
+        temporalities=np.array([Temporality.DELTA, Temporality.CUMULATIVE], dtype=np.uint8),
+        start_timestamps=np.array([0.5, np.nan]),
+        bounds=bounds,
+        bucket_counts=counts,
+    )
+    back = MetricBatch.from_arrow(original.to_arrow())
+    assert back.kinds is not None
+    assert back.kinds.tolist() == [PointKind.HISTOGRAM_COUNT, PointKind.MONOTONIC_SUM]
+    assert back.temporalities is not None
+    assert back.temporalities.tolist() == [1, 2]
+    assert back.start_timestamps is not None
+    assert back.start_timestamps[0] == 0.5
+    assert np.isnan(back.start_timestamps[1])
+    assert back.bounds is not None
+    assert back.bounds[0].tolist() == [0.1, 0.5]
+    assert back.bounds[1] is None
+    assert back.bucket_counts is not None
+    assert back.bucket_counts[0].tolist() == [1.0, 2.0, 3.0]
+    plain = MetricBatch.from_arrow(metric_batch().to_arrow())  # entries logged before these columns existed
+    assert (plain.kinds, plain.temporalities, plain.start_timestamps, plain.bounds) == (None, None, None, None)
 
 
 def test_empty_batches_round_trip() -> None:

@@ -175,7 +175,7 @@ def test_series_rollups_filters_ranges_restart_and_late_points(db_url: str) -> N
         runtime: Runtime = server.runtime
         assert series(server.url, label="gpu:0", **window).json()["series"][0]["points"] == expected_points()
         with runtime.engine.connect() as connection:
-            stored = connection.execute(select(series_points.c.bucket_start)).all()
+            stored = connection.execute(select(series_points.c.bucket_start).where(series_points.c.name == NAME)).all()
         assert len(stored) == 10  # 20 minutes old: written at once by the wall-clock rule
 
         export_points(server.url, [({"gpu": "0"}, T0 + 1, -50.0)])  # late, for a bucket already written
