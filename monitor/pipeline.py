@@ -29,6 +29,7 @@ from monitor.drift import FeatureDrift, evaluate_window
 from monitor.gpu_state import GpuLatest, GpuReading
 from monitor.ingest_log import IngestLog, decode_entry
 from monitor.kinds import KindRegistry
+from monitor.model_series import ModelSeries
 from monitor.references import ReferenceStore
 from monitor.series import Bucket, SeriesRollup, prune_series, write_buckets
 from monitor.settings import Settings
@@ -59,6 +60,7 @@ class _State:
     predictions: dict[tuple[str, str], int] = field(default_factory=dict)
     gpu: GpuLatest = field(default_factory=GpuLatest)
     series: SeriesRollup = field(default_factory=lambda: SeriesRollup(60, 60.0))
+    model_series: ModelSeries = field(default_factory=ModelSeries)
 
     def to_bytes(self) -> bytes:
         document = {
@@ -67,6 +69,7 @@ class _State:
             "predictions": [[m, v, n] for (m, v), n in self.predictions.items()],
             "gpu": self.gpu.state_dict(),
             "series": self.series.state_dict(),
+            "model_series": self.model_series.state_dict(),
         }
         return pack(document)
 
@@ -80,6 +83,7 @@ class _State:
         state.predictions = {(m, v): int(n) for m, v, n in document["predictions"]}
         state.gpu = GpuLatest.from_state(document.get("gpu", []))
         state.series = SeriesRollup.from_state(document.get("series"), series_resolution, series_lateness)
+        state.model_series = ModelSeries.from_state(document.get("model_series"))
         return state
 
 
@@ -303,6 +307,9 @@ class Pipeline:
                 )
             windows_.add(batch, self.references.get(*key), self.settings.window_sample_size, now=self.clock())
             self._state.predictions[key] = self._state.predictions.get(key, 0) + len(batch)
+            self._state.model_series.observe(
+                self._state.series, batch.model, batch.version, batch.timestamps, batch.latencies, batch.scores
+            )
         for name, kind in kinds.items():
             self._new_feature(batch.model, batch.version, name, kind)
 
