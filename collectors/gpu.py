@@ -56,7 +56,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from collectors.records import MetricBatch
 
-__all__ = ["EXTENSION_PREFIX", "GpuDecodeResult", "GpuMetric", "GpuSample", "from_otlp_metrics", "parse_dcgm"]
+__all__ = ["EXTENSION_PREFIX", "OTLP_NAMES", "GpuDecodeResult", "GpuMetric", "GpuSample", "from_otlp_metrics", "parse_dcgm"]
 
 _MIB = 1024 * 1024
 #: GPU metrics the OpenTelemetry conventions have no name for (free memory, last Xid code,
@@ -147,23 +147,43 @@ _DCGM: dict[str, tuple[GpuMetric, float]] = {
     "DCGM_FI_PROF_PIPE_FP16_ACTIVE": (GpuMetric.FP16_ACTIVE_RATIO, 1.0),
 }
 
-_OTLP_GPU: dict[str, GpuMetric] = {
-    "hw.gpu.memory.utilization": GpuMetric.MEMORY_UTILIZATION_RATIO,
-    "hw.gpu.memory.usage": GpuMetric.MEMORY_USED_BYTES,
-    "hw.gpu.memory.limit": GpuMetric.MEMORY_LIMIT_BYTES,
+_GPU_TYPE = {"hw.type": "gpu"}
+#: The one mapping between canonical metrics and the OpenTelemetry ``hw.*`` conventions:
+#: metric → (OTLP metric name, the attributes that select it among points of that name).
+#: Writers (:mod:`monitor.scrape`, :mod:`monitor.agent`) send these; :func:`from_otlp_metrics`
+#: reads them back. Metrics missing here travel under :data:`EXTENSION_PREFIX`.
+OTLP_NAMES: dict[GpuMetric, tuple[str, dict[str, str]]] = {
+    GpuMetric.UTILIZATION_RATIO: ("hw.gpu.utilization", {"hw.gpu.task": "general"}),
+    GpuMetric.ENCODER_UTILIZATION_RATIO: ("hw.gpu.utilization", {"hw.gpu.task": "encoder"}),
+    GpuMetric.DECODER_UTILIZATION_RATIO: ("hw.gpu.utilization", {"hw.gpu.task": "decoder"}),
+    GpuMetric.MEMORY_UTILIZATION_RATIO: ("hw.gpu.memory.utilization", {}),
+    GpuMetric.MEMORY_USED_BYTES: ("hw.gpu.memory.usage", {}),
+    GpuMetric.MEMORY_LIMIT_BYTES: ("hw.gpu.memory.limit", {}),
+    GpuMetric.POWER_WATTS: ("hw.power", _GPU_TYPE),
+    GpuMetric.ENERGY_JOULES: ("hw.energy", _GPU_TYPE),
+    GpuMetric.TEMPERATURE_CELSIUS: ("hw.temperature", _GPU_TYPE),
+    GpuMetric.ERRORS_TOTAL: ("hw.errors", _GPU_TYPE),
+    GpuMetric.CORRECTED_ERRORS_TOTAL: ("hw.errors", {**_GPU_TYPE, "error.type": "corrected"}),
+    GpuMetric.UNCORRECTED_ERRORS_TOTAL: ("hw.errors", {**_GPU_TYPE, "error.type": "uncorrected"}),
 }
-_OTLP_TASKS = {
-    "general": GpuMetric.UTILIZATION_RATIO,
-    "encoder": GpuMetric.ENCODER_UTILIZATION_RATIO,
-    "decoder": GpuMetric.DECODER_UTILIZATION_RATIO,
-}
-_OTLP_COMMON = {"hw.power": GpuMetric.POWER_WATTS, "hw.energy": GpuMetric.ENERGY_JOULES}
-_OTLP_ERRORS = {
-    None: GpuMetric.ERRORS_TOTAL,
-    "_OTHER": GpuMetric.ERRORS_TOTAL,
-    "corrected": GpuMetric.CORRECTED_ERRORS_TOTAL,
-    "uncorrected": GpuMetric.UNCORRECTED_ERRORS_TOTAL,
-}
+
+
+def _reader_table() -> dict[str, tuple[tuple[str, ...], dict[tuple[str | None, ...], GpuMetric]]]:
+    """:data:`OTLP_NAMES` turned around: name → (its selecting attribute keys, selector values → metric)."""
+    table: dict[str, tuple[tuple[str, ...], dict[tuple[str | None, ...], GpuMetric]]] = {}
+    for metric, (name, attrs) in OTLP_NAMES.items():
+        if name not in table:
+            keys = {key for other, selector in OTLP_NAMES.values() if other == name for key in selector}
+            table[name] = (tuple(sorted(keys - {"hw.type"})), {})
+        keys_of_name, by_selector = table[name]
+        by_selector[tuple(attrs.get(key) for key in keys_of_name)] = metric
+    return table
+
+
+_OTLP_READ = _reader_table()
+#: Selector values a sender may leave out or write differently: hw.gpu.task defaults to
+#: general; error.type "_OTHER" (the conventions' fallback) counts as no type.
+_SELECTOR_DEFAULTS: dict[str, Mapping[object, str | None]] = {"hw.gpu.task": {None: "general"}, "error.type": {"_OTHER": None}}
 
 
 def _check_value(metric: GpuMetric, value: float) -> str | None:
@@ -384,20 +404,17 @@ def _otlp_metric(name: str, attrs: Mapping[str, object]) -> tuple[GpuMetric | No
     if name == "hw.temperature":
         # A sensor metric: whether it belongs to a GPU is settled by the caller via hw.parent.
         return GpuMetric.TEMPERATURE_CELSIUS, ""
-    if name.startswith("hw.gpu."):
-        if hw_type not in (None, "gpu"):
-            return None, "not_gpu"
-        if name == "hw.gpu.utilization":
-            metric = _OTLP_TASKS.get(str(attrs.get("hw.gpu.task", "general")))
-            return (metric, "") if metric is not None else (None, "unsupported_metric")
-        metric = _OTLP_GPU.get(name)
-        return (metric, "") if metric is not None else (None, "unsupported_metric")
-    if hw_type != "gpu":
+    # The hw.gpu.* names say "GPU" themselves; the shared hw.* ones need hw.type=gpu.
+    if (hw_type not in (None, "gpu")) if name.startswith("hw.gpu.") else (hw_type != "gpu"):
         return None, "not_gpu"
-    if name in _OTLP_COMMON:
-        return _OTLP_COMMON[name], ""
-    if name == "hw.errors":
-        error_type = attrs.get("error.type")
-        metric = _OTLP_ERRORS.get(error_type if isinstance(error_type, str) else None)
-        return (metric, "") if metric is not None else (None, "unsupported_metric")
-    return None, "unsupported_metric"
+    known = _OTLP_READ.get(name)
+    if known is None:
+        return None, "unsupported_metric"
+    keys, by_selector = known
+    selector = []
+    for key in keys:
+        value = attrs.get(key)
+        value = value if isinstance(value, str) else None
+        selector.append(_SELECTOR_DEFAULTS.get(key, {}).get(value, value))
+    metric = by_selector.get(tuple(selector))
+    return (metric, "") if metric is not None else (None, "unsupported_metric")

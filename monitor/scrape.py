@@ -33,7 +33,7 @@ import numpy as np
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from collectors.gpu import EXTENSION_PREFIX, GpuMetric, GpuSample, parse_dcgm
+from collectors.gpu import EXTENSION_PREFIX, OTLP_NAMES, GpuSample, parse_dcgm
 from collectors.records import MetricBatch
 from monitor.ingest_log import IngestLog, LogOverloaded
 from monitor.stats import IngestStats
@@ -43,23 +43,6 @@ __all__ = ["SIGNAL", "DcgmScraper", "samples_to_metric_batch"]
 _logger = logging.getLogger(__name__)
 
 SIGNAL = "dcgm"
-
-# Canonical metric → (OTLP hw.* name, extra attributes) as read by collectors.gpu.from_otlp_metrics.
-_GPU_TYPE = {"hw.type": "gpu"}
-_OTLP_NAMES: dict[GpuMetric, tuple[str, dict[str, str]]] = {
-    GpuMetric.UTILIZATION_RATIO: ("hw.gpu.utilization", {"hw.gpu.task": "general"}),
-    GpuMetric.ENCODER_UTILIZATION_RATIO: ("hw.gpu.utilization", {"hw.gpu.task": "encoder"}),
-    GpuMetric.DECODER_UTILIZATION_RATIO: ("hw.gpu.utilization", {"hw.gpu.task": "decoder"}),
-    GpuMetric.MEMORY_UTILIZATION_RATIO: ("hw.gpu.memory.utilization", {}),
-    GpuMetric.MEMORY_USED_BYTES: ("hw.gpu.memory.usage", {}),
-    GpuMetric.MEMORY_LIMIT_BYTES: ("hw.gpu.memory.limit", {}),
-    GpuMetric.POWER_WATTS: ("hw.power", _GPU_TYPE),
-    GpuMetric.ENERGY_JOULES: ("hw.energy", _GPU_TYPE),
-    GpuMetric.TEMPERATURE_CELSIUS: ("hw.temperature", _GPU_TYPE),
-    GpuMetric.ERRORS_TOTAL: ("hw.errors", _GPU_TYPE),
-    GpuMetric.CORRECTED_ERRORS_TOTAL: ("hw.errors", {**_GPU_TYPE, "error.type": "corrected"}),
-    GpuMetric.UNCORRECTED_ERRORS_TOTAL: ("hw.errors", {**_GPU_TYPE, "error.type": "uncorrected"}),
-}
 
 
 def samples_to_metric_batch(samples: Iterable[GpuSample]) -> tuple[MetricBatch, Counter[str]]:
@@ -98,10 +81,10 @@ def samples_to_metric_batch(samples: Iterable[GpuSample]) -> tuple[MetricBatch, 
             "nvidia.mig.profile": sample.mig_profile,
         }
         attrs.update({key: value for key, value in optional.items() if value})
-        known = _OTLP_NAMES.get(sample.metric)
+        known = OTLP_NAMES.get(sample.metric)
         if known is None:
             name = EXTENSION_PREFIX + sample.metric.value
-            attrs.update(_GPU_TYPE)
+            attrs["hw.type"] = "gpu"
         else:
             name, extra = known
             attrs.update(extra)
