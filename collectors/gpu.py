@@ -15,7 +15,8 @@ open-telemetry/semantic-conventions. ``hw.gpu.utilization`` (``1``, optional
 ``hw.energy`` (``J``, counter), ``hw.errors`` (``{error}``, counter, ``error.type``
 corrected | uncorrected) and ``hw.temperature`` (``Cel``). Identity: ``hw.id`` (required),
 ``hw.name``, ``hw.model``; host from the resource's ``host.name``; Kubernetes from
-``k8s.pod.name``, ``k8s.namespace.name``, ``k8s.container.name``. Choices where the
+``k8s.pod.name``, ``k8s.namespace.name``, ``k8s.container.name``; the sending service from
+the resource's ``service.name`` (what GPU-to-model rules may match on). Choices where the
 conventions are silent or awkward:
 
 - The ``hw.gpu.*`` names say "GPU" themselves, so ``hw.type`` may be absent there (but if
@@ -97,7 +98,8 @@ class GpuSample:
     """One GPU measurement in the normalised schema.
 
     ``host``, ``uuid`` and ``model_name`` are ``""`` when the source did not say; MIG and
-    Kubernetes fields are ``None`` when absent. ``gpu`` is the index as a string (for a MIG
+    Kubernetes fields, and ``service`` (the OTLP resource's ``service.name``), are ``None``
+    when absent. ``gpu`` is the index as a string (for a MIG
     slice, the index of its parent GPU).
     """
 
@@ -113,6 +115,7 @@ class GpuSample:
     pod: str | None = None
     namespace: str | None = None
     container: str | None = None
+    service: str | None = None
 
 
 class GpuDecodeResult(NamedTuple):
@@ -388,6 +391,7 @@ def from_otlp_metrics(batch: MetricBatch) -> GpuDecodeResult:
                 pod=_text(attrs.get("k8s.pod.name")),
                 namespace=_text(attrs.get("k8s.namespace.name")),
                 container=_text(attrs.get("k8s.container.name")),
+                service=_text(attrs.get("service.name")),
             )
         )
     return GpuDecodeResult(samples, problems)

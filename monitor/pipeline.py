@@ -26,6 +26,7 @@ from collectors.gpu import from_otlp_metrics
 from collectors.records import Batch, InferenceBatch, MetricBatch
 from detectors.distribution import DriftTestResult
 from monitor.drift import FeatureDrift, evaluate_window
+from monitor.gpu_models import GpuLinker, GpuLinks
 from monitor.gpu_state import GpuLatest, GpuReading
 from monitor.ingest_log import IngestLog, decode_entry
 from monitor.kinds import KindRegistry
@@ -61,6 +62,7 @@ class _State:
     gpu: GpuLatest = field(default_factory=GpuLatest)
     series: SeriesRollup = field(default_factory=lambda: SeriesRollup(60, 60.0))
     model_series: ModelSeries = field(default_factory=ModelSeries)
+    gpu_links: GpuLinks = field(default_factory=GpuLinks)
 
     def to_bytes(self) -> bytes:
         document = {
@@ -70,6 +72,7 @@ class _State:
             "gpu": self.gpu.state_dict(),
             "series": self.series.state_dict(),
             "model_series": self.model_series.state_dict(),
+            "gpu_links": self.gpu_links.state_dict(),
         }
         return pack(document)
 
@@ -84,6 +87,7 @@ class _State:
         state.gpu = GpuLatest.from_state(document.get("gpu", []))
         state.series = SeriesRollup.from_state(document.get("series"), series_resolution, series_lateness)
         state.model_series = ModelSeries.from_state(document.get("model_series"))
+        state.gpu_links = GpuLinks.from_state(document.get("gpu_links"))
         return state
 
 
@@ -114,6 +118,9 @@ class Pipeline:
         self.settings = settings
         self.clock = clock
         self._state = _State(series=SeriesRollup(settings.series_resolution_seconds, settings.allowed_lateness_seconds))
+        self._gpu_linker = GpuLinker(
+            settings.gpu_models, idle_utilization=settings.gpu_idle_utilization, max_gap=settings.gpu_max_sample_gap_seconds
+        )
         self._pending_closed: list[ClosedWindow] = []
         self._pending_results: list[tuple[str, str, FeatureDrift]] = []
         self._pending_features: list[tuple[str, str, str, str]] = []
@@ -183,6 +190,11 @@ class Pipeline:
         """Fresh GPU values for ``/metrics``."""
         with self._lock:
             return list(self._state.gpu.readings(now=now, stale_after=stale_after))
+
+    def gpu_links(self) -> GpuLinks:
+        """A copy of the GPU ↔ model join state (linked GPUs, totals, latest headroom)."""
+        with self._lock:
+            return self._state.gpu_links.copy()
 
     def series_buckets(self, name: str) -> tuple[int, list[Bucket]]:
         """Buckets of ``name`` not yet in ``series_points`` (open or awaiting the checkpoint).
@@ -293,6 +305,7 @@ class Pipeline:
                 with self._lock:
                     if samples:
                         self._state.gpu.add(samples)
+                        self._gpu_linker.observe(self._state.gpu_links, self._state.series, samples)
                     self._state.series.add_many(batch.names, batch.attributes, batch.timestamps, batch.values)
 
     def _apply_inference(self, batch: InferenceBatch) -> None:

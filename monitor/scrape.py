@@ -49,7 +49,7 @@ def samples_to_metric_batch(samples: Iterable[GpuSample]) -> tuple[MetricBatch, 
     """Encode GPU samples as OTLP-convention metric points; returns ``(batch, problems)``.
 
     Identity: ``hw.id`` = UUID, ``hw.name`` = GPU index, ``hw.model``, ``host.name`` and
-    ``k8s.pod.name`` / ``k8s.namespace.name`` / ``k8s.container.name``; empty or absent fields
+    ``k8s.pod.name`` / ``k8s.namespace.name`` / ``k8s.container.name``, ``service.name``; empty or absent fields
     are left out. A MIG slice is named ``<gpu>/mig<instance>`` in ``hw.name`` (the key
     :class:`monitor.gpu_state.GpuLatest` uses for it), with the raw ``nvidia.mig.instance`` /
     ``nvidia.mig.profile`` kept as attributes. Metrics the conventions have no name for
@@ -77,6 +77,7 @@ def samples_to_metric_batch(samples: Iterable[GpuSample]) -> tuple[MetricBatch, 
             "k8s.pod.name": sample.pod,
             "k8s.namespace.name": sample.namespace,
             "k8s.container.name": sample.container,
+            "service.name": sample.service,
             "nvidia.mig.instance": sample.mig_instance,
             "nvidia.mig.profile": sample.mig_profile,
         }

@@ -16,6 +16,8 @@ import yaml
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from monitor.gpu_models import GpuModelRule
+
 __all__ = ["Settings", "load_settings"]
 
 ENV_PREFIX = "DRIFTLINE_"
@@ -70,6 +72,19 @@ class Settings(BaseSettings):
     )
     series_retention_seconds: float = Field(
         30 * 86400.0, gt=0, description="How long rolled-up metric buckets are kept, by bucket start time."
+    )
+
+    # -- gpu --
+    gpu_models: list[GpuModelRule] = Field(
+        [],
+        description="Rules linking GPUs to models: [{model, version (optional), match: {service|pod|namespace|container|"
+        "host|uuid|gpu|model_name: regex (full match)}}]; the first matching rule wins.",
+    )
+    gpu_idle_utilization: float = Field(
+        0.05, ge=0, le=1, description="A GPU linked to a model counts as idle while its utilisation ratio is below this."
+    )
+    gpu_max_sample_gap_seconds: float = Field(
+        120.0, gt=0, description="Longer gaps between two utilisation samples of a GPU are not counted as GPU time."
     )
 
     ingest_token: SecretStr | None = Field(None, description="Bearer token required by ingest endpoints when set.")
