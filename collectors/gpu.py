@@ -348,9 +348,12 @@ def from_otlp_metrics(batch: MetricBatch) -> GpuDecodeResult:
     # Most points of a metric batch are not GPU telemetry: select the GPU ones column-wise.
     names = batch.names.astype(str)
     selected = np.flatnonzero(np.char.startswith(names, "hw.") | np.char.startswith(names, EXTENSION_PREFIX))
+    parsed: dict[str, dict[str, object]] = {}  # points repeat a few attribute sets: parse each once (read-only)
     for i in selected.tolist():
         name, stamp, value, raw = names[i], batch.timestamps[i], batch.values[i], batch.attributes[i]
-        attrs = json.loads(raw)
+        attrs = parsed.get(raw)
+        if attrs is None:
+            attrs = parsed[raw] = json.loads(raw)
         rows.append((str(name), float(stamp), float(value), attrs))
         hw_id = _text(attrs.get("hw.id"))
         if hw_id is not None and (str(name).startswith("hw.gpu.") or attrs.get("hw.type") == "gpu"):

@@ -67,7 +67,7 @@ def decode_metrics(request: metrics_service_pb2.ExportMetricsServiceRequest) -> 
     values: list[float] = []
     attrs: list[str] = []
 
-    def add(name: str, stamp: int, value: float, labels: dict[str, object]) -> None:
+    def add(name: str, stamp: int, value: float, labels: str) -> None:
         if not math.isfinite(value):
             result.rejected["non_finite_value"] += 1
             result.first_error = result.first_error or f"metric {name!r} has a non-finite value {value}"
@@ -75,11 +75,23 @@ def decode_metrics(request: metrics_service_pb2.ExportMetricsServiceRequest) -> 
         names.append(name)
         stamps.append(stamp / 1e9)
         values.append(value)
-        attrs.append(json.dumps(labels, sort_keys=True, separators=(",", ":")))
+        attrs.append(labels)
         result.accepted += 1
 
     for resource_metrics in request.resource_metrics:
         resource = _attributes(resource_metrics.resource.attributes)
+        # Reading attributes value by value is the slow part of decoding; points repeat the same
+        # few attribute sets, so their canonical JSON is cached by the attributes' wire bytes.
+        canonical: dict[bytes, str] = {}
+
+        def labels_of(point: Any) -> str:
+            key = b"".join([kv.SerializeToString() for kv in point.attributes])
+            text = canonical.get(key)
+            if text is None:
+                merged = {**resource, **_attributes(point.attributes)}
+                text = canonical[key] = json.dumps(merged, sort_keys=True, separators=(",", ":"))
+            return text
+
         for scope_metrics in resource_metrics.scope_metrics:
             for metric in scope_metrics.metrics:
                 if not metric.name:
@@ -89,12 +101,12 @@ def decode_metrics(request: metrics_service_pb2.ExportMetricsServiceRequest) -> 
                 data = metric.WhichOneof("data")
                 if data in ("gauge", "sum"):
                     for point in getattr(metric, data).data_points:
-                        labels = {**resource, **_attributes(point.attributes)}
+                        labels = labels_of(point)
                         number = point.as_double if point.WhichOneof("value") == "as_double" else float(point.as_int)
                         add(metric.name, point.time_unix_nano, number, labels)
                 elif data in ("histogram", "exponential_histogram", "summary"):
                     for point in getattr(metric, data).data_points:
-                        labels = {**resource, **_attributes(point.attributes)}
+                        labels = labels_of(point)
                         add(metric.name + ".count", point.time_unix_nano, float(point.count), labels)
                         # Histogram sums are optional (absent when negative values were
                         # recorded into a cumulative histogram); absent is not zero.
