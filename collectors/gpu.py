@@ -50,7 +50,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
@@ -189,11 +189,19 @@ _OTLP_READ = _reader_table()
 _SELECTOR_DEFAULTS: dict[str, Mapping[object, str | None]] = {"hw.gpu.task": {None: "general"}, "error.type": {"_OTHER": None}}
 
 
+_RATIOS = frozenset(metric for metric in GpuMetric if metric.value.endswith("_ratio"))
+#: _check_value as codes for whole columns: 0 no sample, 1 ratio in [0, 1], 2 any finite value, 3 >= 0.
+_VALUE_RULE: dict[GpuMetric | None, int] = {
+    None: 0,
+    **{m: 1 if m in _RATIOS else 2 if m is GpuMetric.TEMPERATURE_CELSIUS else 3 for m in GpuMetric},
+}
+
+
 def _check_value(metric: GpuMetric, value: float) -> str | None:
     """The problem with a converted value, or ``None`` when it is plausible."""
     if not math.isfinite(value):
         return "non_finite_value"
-    if metric.value.endswith("_ratio") and not 0.0 <= value <= 1.0:
+    if metric in _RATIOS and not 0.0 <= value <= 1.0:
         return "out_of_range"
     if metric is not GpuMetric.TEMPERATURE_CELSIUS and value < 0.0:
         return "out_of_range"
@@ -343,61 +351,74 @@ def from_otlp_metrics(batch: MetricBatch) -> GpuDecodeResult:
     >>> dict(problems)
     {}
     """
-    rows: list[tuple[str, float, float, dict[str, object]]] = []
-    gpus: dict[tuple[str, str], dict[str, object]] = {}  # (host, hw.id) → that GPU's attributes
     # Most points of a metric batch are not GPU telemetry: select the GPU ones column-wise.
     names = batch.names.astype(str)
     selected = np.flatnonzero(np.char.startswith(names, "hw.") | np.char.startswith(names, EXTENSION_PREFIX))
-    parsed: dict[str, dict[str, object]] = {}  # points repeat a few attribute sets: parse each once (read-only)
-    for i in selected.tolist():
-        name, stamp, value, raw = names[i], batch.timestamps[i], batch.values[i], batch.attributes[i]
-        attrs = parsed.get(raw)
-        if attrs is None:
-            attrs = parsed[raw] = json.loads(raw)
-        rows.append((str(name), float(stamp), float(value), attrs))
+    # Points repeat a few (name, attribute set) pairs: resolve each pair once, then stamp points.
+    keys = list(zip(names[selected].tolist(), batch.attributes[selected].tolist(), strict=True))
+    parsed: dict[str, dict[str, object]] = {}
+    for _, raw in dict.fromkeys(keys):
+        if raw not in parsed:
+            parsed[raw] = json.loads(raw)
+    gpus: dict[tuple[str, str], dict[str, object]] = {}  # (host, hw.id) → that GPU's attributes
+    for name, raw in dict.fromkeys(keys):
+        attrs = parsed[raw]
         hw_id = _text(attrs.get("hw.id"))
-        if hw_id is not None and (str(name).startswith("hw.gpu.") or attrs.get("hw.type") == "gpu"):
+        if hw_id is not None and (name.startswith("hw.gpu.") or attrs.get("hw.type") == "gpu"):
             gpus.setdefault((_text(attrs.get("host.name")) or "", hw_id), attrs)
+    resolved = {key: _resolve(key[0], parsed[key[1]], gpus) for key in dict.fromkeys(keys)}
+    identities = [resolved[key] for key in keys]
 
+    # The value checks of _check_value, over the whole column.
+    values = batch.values[selected]
+    kind = np.array([_VALUE_RULE[None if isinstance(x, str) else x.metric] for x in identities], dtype=np.int8)
+    non_finite = (kind > 0) & ~np.isfinite(values)
+    out_of_range = ~non_finite & (((kind == 1) & ((values < 0.0) | (values > 1.0))) | ((kind == 3) & (values < 0.0)))
+    problems: Counter[str] = Counter(x for x in identities if isinstance(x, str))
+    problems.update({"non_finite_value": int(non_finite.sum()), "out_of_range": int(out_of_range.sum())})
+    problems = +problems  # drop zero counts
+    good = np.flatnonzero((kind > 0) & ~non_finite & ~out_of_range)
+    stamps = batch.timestamps[selected][good].tolist()
     samples: list[GpuSample] = []
-    problems: Counter[str] = Counter()
-    for name, stamp, value, attrs in rows:
-        metric, skip_reason = _otlp_metric(name, attrs)
-        if metric is None:
-            problems[skip_reason] += 1
-            continue
-        host = _text(attrs.get("host.name")) or ""
-        identity: Mapping[str, object] = attrs
-        if metric is GpuMetric.TEMPERATURE_CELSIUS and attrs.get("hw.type") != "gpu":
-            parent = gpus.get((host, _text(attrs.get("hw.parent")) or ""))
-            if parent is None:
-                problems["not_gpu"] += 1
-                continue
-            identity = parent
-        hw_id = _text(identity.get("hw.id"))
-        if hw_id is None:
-            problems["missing_hw_id"] += 1
-            continue
-        problem = _check_value(metric, value)
-        if problem is not None:
-            problems[problem] += 1
-            continue
+    for i, stamp, value in zip(good.tolist(), stamps, values[good].tolist(), strict=True):
+        identity = cast("GpuSample", identities[i])  # kind > 0: resolved to a sample, not a reason
         samples.append(
             GpuSample(
-                timestamp=stamp,
-                host=host,
-                gpu=_text(identity.get("hw.name")) or hw_id,
-                uuid=hw_id,
-                model_name=_text(identity.get("hw.model")) or "",
-                metric=metric,
-                value=value,
-                pod=_text(attrs.get("k8s.pod.name")),
-                namespace=_text(attrs.get("k8s.namespace.name")),
-                container=_text(attrs.get("k8s.container.name")),
-                service=_text(attrs.get("service.name")),
+                stamp, identity.host, identity.gpu, identity.uuid, identity.model_name, identity.metric, value,
+                None, None, identity.pod, identity.namespace, identity.container, identity.service,
             )
-        )
+        )  # fmt: skip
     return GpuDecodeResult(samples, problems)
+
+
+def _resolve(name: str, attrs: Mapping[str, object], gpus: Mapping[tuple[str, str], Mapping[str, object]]) -> GpuSample | str:
+    """The sample (timestamp and value still 0) that points of this name and attribute set give, or why none."""
+    metric, skip_reason = _otlp_metric(name, attrs)
+    if metric is None:
+        return skip_reason
+    host = _text(attrs.get("host.name")) or ""
+    identity: Mapping[str, object] = attrs
+    if metric is GpuMetric.TEMPERATURE_CELSIUS and attrs.get("hw.type") != "gpu":
+        parent = gpus.get((host, _text(attrs.get("hw.parent")) or ""))
+        if parent is None:
+            return "not_gpu"
+        identity = parent
+    hw_id = _text(identity.get("hw.id"))
+    if hw_id is None:
+        return "missing_hw_id"
+    return GpuSample(
+        timestamp=0.0,
+        host=host,
+        gpu=_text(identity.get("hw.name")) or hw_id,
+        uuid=hw_id,
+        model_name=_text(identity.get("hw.model")) or "",
+        metric=metric,
+        value=0.0,
+        pod=_text(attrs.get("k8s.pod.name")),
+        namespace=_text(attrs.get("k8s.namespace.name")),
+        container=_text(attrs.get("k8s.container.name")),
+        service=_text(attrs.get("service.name")),
+    )
 
 
 def _otlp_metric(name: str, attrs: Mapping[str, object]) -> tuple[GpuMetric | None, str]:

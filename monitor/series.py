@@ -116,21 +116,22 @@ class SeriesRollup:
         v = np.asarray(values, dtype=np.float64)
         if t.size == 0:
             return
-        name_values, name_of = np.unique(np.asarray(names).astype(str), return_inverse=True)
-        label_values, label_of = np.unique(np.asarray(labels).astype(str), return_inverse=True)
-        series_of = name_of * label_values.size + label_of  # one code per (name, labels)
+        # Codes by first appearance (a dict is far cheaper than sorting long label strings).
+        series: dict[tuple[str, str], int] = {}
+        codes = [
+            series.setdefault(key, len(series))
+            for key in zip(np.asarray(names).tolist(), np.asarray(labels).tolist(), strict=True)
+        ]
+        series_of = np.asarray(codes, dtype=np.int64)
+        keys_of = list(series)
         starts = np.floor(t / self.resolution) * self.resolution
         # Sorted by series, then bucket, then time (stable: equal times keep input order).
         order = np.lexsort((t, starts, series_of))
         t, v, starts, series_of = t[order], v[order], starts[order], series_of[order]
         first = np.flatnonzero(np.r_[True, (series_of[1:] != series_of[:-1]) | (starts[1:] != starts[:-1])])
         last = np.r_[first[1:], t.size] - 1
-        codes = series_of[first]
-        keys = [
-            (str(name_values[code // label_values.size]), str(label_values[code % label_values.size])) for code in codes.tolist()
-        ]
         self._merge_groups(
-            keys,
+            [keys_of[code] for code in series_of[first].tolist()],
             starts[first],
             np.diff(np.r_[first, t.size]),
             np.add.reduceat(v, first),

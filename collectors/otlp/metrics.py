@@ -59,6 +59,26 @@ def _attributes(key_values: Any) -> dict[str, object]:
     return {kv.key: _attribute_value(kv.value) for kv in key_values}
 
 
+class _Labels:
+    """Canonical label JSON of data points under one resource, built once per attribute set.
+
+    Reading attributes value by value is the slow part of decoding, and points repeat a few
+    attribute sets, so the JSON is cached by the attributes' wire bytes.
+    """
+
+    def __init__(self, resource: dict[str, object]) -> None:
+        self.resource = resource
+        self.canonical: dict[bytes, str] = {}
+
+    def __call__(self, point: Any) -> str:
+        key = b"".join([kv.SerializeToString() for kv in point.attributes])
+        text = self.canonical.get(key)
+        if text is None:
+            merged = {**self.resource, **_attributes(point.attributes)}
+            text = self.canonical[key] = json.dumps(merged, sort_keys=True, separators=(",", ":"))
+        return text
+
+
 def decode_metrics(request: metrics_service_pb2.ExportMetricsServiceRequest) -> MetricsDecodeResult:
     """Flatten resource → scope → metric → data point, rejecting non-finite values."""
     result = MetricsDecodeResult()
@@ -80,18 +100,7 @@ def decode_metrics(request: metrics_service_pb2.ExportMetricsServiceRequest) -> 
 
     for resource_metrics in request.resource_metrics:
         resource = _attributes(resource_metrics.resource.attributes)
-        # Reading attributes value by value is the slow part of decoding; points repeat the same
-        # few attribute sets, so their canonical JSON is cached by the attributes' wire bytes.
-        canonical: dict[bytes, str] = {}
-
-        def labels_of(point: Any) -> str:
-            key = b"".join([kv.SerializeToString() for kv in point.attributes])
-            text = canonical.get(key)
-            if text is None:
-                merged = {**resource, **_attributes(point.attributes)}
-                text = canonical[key] = json.dumps(merged, sort_keys=True, separators=(",", ":"))
-            return text
-
+        labels_of = _Labels(resource)
         for scope_metrics in resource_metrics.scope_metrics:
             for metric in scope_metrics.metrics:
                 if not metric.name:
