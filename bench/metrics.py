@@ -8,10 +8,10 @@ exporter sends: ``GPUS`` GPUs on one host, each with the ``hw.*`` gauges and cou
 OpenTelemetry hardware conventions (``hw.id``, ``hw.name``, ``hw.type``, ``hw.model`` on every
 point, ``hw.gpu.task`` on utilisation), ``SAMPLES`` timestamps each. Only 200 answers count,
 and a 200 means the batch is committed to the ingest log. Bodies are made distinct by patching
-a fixed-width sequence number into the instrumentation scope's version (the server
-deduplicates retries by body digest; the scope is not part of a point's labels, so the
-series stay the same 200 from request to request, as with a real exporter). The OTLP logs path (512 ``ml.inference`` records a request, 20 features) is
-measured the same way for the ratio.
+a fixed-width sequence number into the instrumentation scope's version (the server deduplicates
+retries by body digest; the scope is not part of a point's labels, so the series stay the same
+200 from request to request, as with a real exporter). The OTLP logs path (512 ``ml.inference``
+records a request, 20 features) is measured the same way for the ratio.
 
 The target (>= 100,000 points/s) is printed as met or not met, never asserted.
 """

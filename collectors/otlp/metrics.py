@@ -63,19 +63,44 @@ class _Labels:
     """Canonical label JSON of data points under one resource, built once per attribute set.
 
     Reading attributes value by value is the slow part of decoding, and points repeat a few
-    attribute sets, so the JSON is cached by the attributes' wire bytes.
+    attribute sets, so the JSON is cached by the wire bytes that carry the attributes.
     """
 
     def __init__(self, resource: dict[str, object]) -> None:
         self.resource = resource
-        self.canonical: dict[bytes, str] = {}
+        self._by_point: dict[bytes, str] = {}
+        self._by_attributes: dict[bytes, str] = {}
+
+    def _json(self, point: Any) -> str:
+        merged = {**self.resource, **_attributes(point.attributes)}
+        return json.dumps(merged, sort_keys=True, separators=(",", ":"))
+
+    def number_point(self, point: Any, stamp: int, value: float) -> str:
+        """Labels of a ``NumberDataPoint`` whose time and value were read as ``stamp`` and ``value``.
+
+        Its key is the point serialized without its times and value (one C call rather than
+        one per attribute); they are put back, so the request is left as it was.
+        """
+        start, kind = point.start_time_unix_nano, point.WhichOneof("value")
+        point.ClearField("time_unix_nano")
+        point.ClearField("start_time_unix_nano")
+        point.ClearField("value")
+        key = point.SerializeToString()
+        point.time_unix_nano, point.start_time_unix_nano = stamp, start
+        if kind == "as_double":
+            point.as_double = value
+        elif kind == "as_int":
+            point.as_int = int(value)
+        text = self._by_point.get(key)
+        if text is None:
+            text = self._by_point[key] = self._json(point)
+        return text
 
     def __call__(self, point: Any) -> str:
         key = b"".join([kv.SerializeToString() for kv in point.attributes])
-        text = self.canonical.get(key)
+        text = self._by_attributes.get(key)
         if text is None:
-            merged = {**self.resource, **_attributes(point.attributes)}
-            text = self.canonical[key] = json.dumps(merged, sort_keys=True, separators=(",", ":"))
+            text = self._by_attributes[key] = self._json(point)
         return text
 
 
@@ -110,9 +135,10 @@ def decode_metrics(request: metrics_service_pb2.ExportMetricsServiceRequest) -> 
                 data = metric.WhichOneof("data")
                 if data in ("gauge", "sum"):
                     for point in getattr(metric, data).data_points:
-                        labels = labels_of(point)
-                        number = point.as_double if point.WhichOneof("value") == "as_double" else float(point.as_int)
-                        add(metric.name, point.time_unix_nano, number, labels)
+                        as_int = point.WhichOneof("value") == "as_int"
+                        raw = point.as_int if as_int else point.as_double
+                        stamp = point.time_unix_nano
+                        add(metric.name, stamp, float(raw), labels_of.number_point(point, stamp, raw))
                 elif data in ("histogram", "exponential_histogram", "summary"):
                     for point in getattr(metric, data).data_points:
                         labels = labels_of(point)
