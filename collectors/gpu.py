@@ -48,7 +48,6 @@ import json
 import math
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import NamedTuple, cast
 
@@ -93,14 +92,14 @@ class GpuMetric(StrEnum):
     FP16_ACTIVE_RATIO = "fp16_active_ratio"
 
 
-@dataclass(frozen=True, slots=True)
-class GpuSample:
+class GpuSample(NamedTuple):
     """One GPU measurement in the normalised schema.
 
     ``host``, ``uuid`` and ``model_name`` are ``""`` when the source did not say; MIG and
     Kubernetes fields, and ``service`` (the OTLP resource's ``service.name``), are ``None``
-    when absent. ``gpu`` is the index as a string (for a MIG
-    slice, the index of its parent GPU).
+    when absent. ``gpu`` is the index as a string (for a MIG slice, the index of its parent
+    GPU). A named tuple rather than a frozen dataclass: batches make thousands of them, and a
+    tuple is built about four times faster.
     """
 
     timestamp: float
@@ -382,12 +381,7 @@ def from_otlp_metrics(batch: MetricBatch) -> GpuDecodeResult:
     samples: list[GpuSample] = []
     for i, stamp, value in zip(good.tolist(), stamps, values[good].tolist(), strict=True):
         identity = cast("GpuSample", identities[i])  # kind > 0: resolved to a sample, not a reason
-        samples.append(
-            GpuSample(
-                stamp, identity.host, identity.gpu, identity.uuid, identity.model_name, identity.metric, value,
-                None, None, identity.pod, identity.namespace, identity.container, identity.service,
-            )
-        )  # fmt: skip
+        samples.append(identity._replace(timestamp=stamp, value=value))
     return GpuDecodeResult(samples, problems)
 
 
