@@ -350,9 +350,12 @@ def from_otlp_metrics(batch: MetricBatch) -> GpuDecodeResult:
     >>> dict(problems)
     {}
     """
-    # Most points of a metric batch are not GPU telemetry: select the GPU ones column-wise.
-    names = batch.names.astype(str)
-    selected = np.flatnonzero(np.char.startswith(names, "hw.") | np.char.startswith(names, EXTENSION_PREFIX))
+    # Most points of a metric batch are not GPU telemetry. A batch has few distinct names: test
+    # each once (cheaper than converting the column to fixed-width text for np.strings).
+    names = batch.names
+    name_list = names.tolist()
+    is_gpu = {name: name.startswith(("hw.", EXTENSION_PREFIX)) for name in dict.fromkeys(name_list)}
+    selected = np.flatnonzero(np.fromiter((is_gpu[name] for name in name_list), dtype=np.bool_, count=len(name_list)))
     # Points repeat a few (name, attribute set) pairs: resolve each pair once, then stamp points.
     keys = list(zip(names[selected].tolist(), batch.attributes[selected].tolist(), strict=True))
     parsed: dict[str, dict[str, object]] = {}
@@ -380,8 +383,25 @@ def from_otlp_metrics(batch: MetricBatch) -> GpuDecodeResult:
     stamps = batch.timestamps[selected][good].tolist()
     samples: list[GpuSample] = []
     for i, stamp, value in zip(good.tolist(), stamps, values[good].tolist(), strict=True):
-        identity = cast("GpuSample", identities[i])  # kind > 0: resolved to a sample, not a reason
-        samples.append(identity._replace(timestamp=stamp, value=value))
+        x = cast("GpuSample", identities[i])  # kind > 0: resolved to a sample, not a reason
+        # Positionally: about twice as fast as x._replace(timestamp=stamp, value=value).
+        samples.append(
+            GpuSample(
+                stamp,
+                x.host,
+                x.gpu,
+                x.uuid,
+                x.model_name,
+                x.metric,
+                value,
+                None,
+                None,
+                x.pod,
+                x.namespace,
+                x.container,
+                x.service,
+            )
+        )
     return GpuDecodeResult(samples, problems)
 
 

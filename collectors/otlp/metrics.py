@@ -10,7 +10,6 @@ merged under the data point's own attributes (the point's win on conflicts).
 from __future__ import annotations
 
 import json
-import math
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -108,53 +107,64 @@ def decode_metrics(request: metrics_service_pb2.ExportMetricsServiceRequest) -> 
     """Flatten resource → scope → metric → data point, rejecting non-finite values."""
     result = MetricsDecodeResult()
     names: list[str] = []
-    stamps: list[float] = []
+    stamps: list[int] = []
     values: list[float] = []
     attrs: list[str] = []
+    problems: list[tuple[int, str, str]] = []  # (points collected before it, reason, message)
 
-    def add(name: str, stamp: int, value: float, labels: str) -> None:
-        if not math.isfinite(value):
-            result.rejected["non_finite_value"] += 1
-            result.first_error = result.first_error or f"metric {name!r} has a non-finite value {value}"
-            return
-        names.append(name)
-        stamps.append(stamp / 1e9)
-        values.append(value)
-        attrs.append(labels)
-        result.accepted += 1
+    def problem(reason: str, message: str) -> None:
+        result.rejected[reason] += 1
+        problems.append((len(values), reason, message))
 
     for resource_metrics in request.resource_metrics:
         resource = _attributes(resource_metrics.resource.attributes)
         labels_of = _Labels(resource)
         for scope_metrics in resource_metrics.scope_metrics:
             for metric in scope_metrics.metrics:
-                if not metric.name:
-                    result.rejected["missing_metric_name"] += 1
-                    result.first_error = result.first_error or "every metric needs a non-empty name"
+                name = metric.name
+                if not name:
+                    problem("missing_metric_name", "every metric needs a non-empty name")
                     continue
                 data = metric.WhichOneof("data")
                 if data in ("gauge", "sum"):
                     for point in getattr(metric, data).data_points:
-                        as_int = point.WhichOneof("value") == "as_int"
-                        raw = point.as_int if as_int else point.as_double
+                        raw = point.as_int if point.WhichOneof("value") == "as_int" else point.as_double
                         stamp = point.time_unix_nano
-                        add(metric.name, stamp, float(raw), labels_of.number_point(point, stamp, raw))
+                        names.append(name)
+                        stamps.append(stamp)
+                        values.append(float(raw))
+                        attrs.append(labels_of.number_point(point, stamp, raw))
                 elif data in ("histogram", "exponential_histogram", "summary"):
                     for point in getattr(metric, data).data_points:
                         labels = labels_of(point)
-                        add(metric.name + ".count", point.time_unix_nano, float(point.count), labels)
                         # Histogram sums are optional (absent when negative values were
                         # recorded into a cumulative histogram); absent is not zero.
-                        if data == "summary" or point.HasField("sum"):
-                            add(metric.name + ".sum", point.time_unix_nano, float(point.sum), labels)
+                        with_sum = data == "summary" or point.HasField("sum")
+                        for suffix, value in ((".count", float(point.count)), (".sum", float(point.sum)))[: 1 + with_sum]:
+                            names.append(name + suffix)
+                            stamps.append(point.time_unix_nano)
+                            values.append(value)
+                            attrs.append(labels)
                 else:
-                    result.rejected["missing_data_points"] += 1
-                    result.first_error = result.first_error or f"metric {metric.name!r} carries no data"
-    if names:
+                    problem("missing_data_points", f"metric {name!r} carries no data")
+    value_column = np.asarray(values, dtype=np.float64)
+    bad = np.flatnonzero(~np.isfinite(value_column))
+    if bad.size:
+        result.rejected["non_finite_value"] += int(bad.size)
+        first = int(bad[0])
+        problems.append((first, "non_finite_value", f"metric {names[first]!r} has a non-finite value {values[first]}"))
+    if problems:
+        # The first problem in request order: a metric-level problem found when ``n`` points were
+        # collected comes after bad point ``n - 1`` and before bad point ``n``.
+        result.first_error = min(problems, key=lambda item: (item[0], item[1] == "non_finite_value"))[2]
+    keep = np.ones(value_column.size, dtype=np.bool_)
+    keep[bad] = False
+    result.accepted = int(keep.sum())
+    if result.accepted:
         result.batch = MetricBatch(
-            names=np.asarray(names, dtype=object),
-            timestamps=np.asarray(stamps, dtype=np.float64),
-            values=np.asarray(values, dtype=np.float64),
-            attributes=np.asarray(attrs, dtype=object),
+            names=np.asarray(names, dtype=object)[keep],
+            timestamps=np.asarray(stamps, dtype=np.float64)[keep] / 1e9,
+            values=value_column[keep],
+            attributes=np.asarray(attrs, dtype=object)[keep],
         )
     return result

@@ -245,3 +245,19 @@ def test_repeated_attribute_sets_share_labels_and_the_request_is_left_unchanged(
         {"gpu": "1", "host.name": "n1"},
     ]
     assert batch.timestamps.tolist()[:2] == [T0, T0 + 1]
+
+
+@pytest.mark.parametrize(
+    ("order", "first_error"),
+    [
+        ("bad_first", "metric 'a' has a non-finite value nan"),
+        ("nameless_first", "every metric needs a non-empty name"),
+    ],
+)
+def test_first_error_is_the_first_problem_in_request_order(order: str, first_error: str) -> None:
+    bad = gauge("a", point(1.0), point(math.nan))
+    nameless = gauge("", point(2.0))
+    export = request(*((bad, nameless) if order == "bad_first" else (nameless, bad)))
+    result = decode_metrics(export)
+    assert result.first_error == first_error
+    assert (result.accepted, dict(result.rejected)) == (1, {"non_finite_value": 1, "missing_metric_name": 1})
