@@ -13,7 +13,9 @@ retries by body digest; the scope is not part of a point's labels, so the series
 200 from request to request, as with a real exporter). The OTLP logs path (512 ``ml.inference``
 records a request, 20 features) is measured the same way for the ratio.
 
-The target (>= 100,000 points/s) is printed as met or not met, never asserted.
+The target (>= 100,000 points/s) is printed as met or not met, never asserted. Beside the
+server's CPU utilisation the table shows records per server CPU-second: on a busy machine the
+pinned core is shared, and that figure says what the code does with the CPU it got.
 """
 
 from __future__ import annotations
@@ -117,11 +119,15 @@ def run(options: Options) -> Report:
     logs_rate = rows[1]["events_per_s"] or 0.0
     for row in rows:
         row["ratio_to_otlp_logs"] = sig(row["events_per_s"] / logs_rate) if logs_rate else None
+        # On a shared machine the pinned core is not all the server's: the rate per CPU-second
+        # it did get says what the code does per core (the target is judged on records/s).
+        cpu = row["server_cpu_utilisation"] or 0.0
+        row["records_per_server_cpu_s"] = sig(row["events_per_s"] / cpu) if cpu else None
     metrics_row = rows[0]
     metrics_row["target_points_per_s"] = TARGET_POINTS_PER_S
     metrics_row["target_met"] = bool((metrics_row["events_per_s"] or 0) >= TARGET_POINTS_PER_S)
     text = table(
-        ["path", "records/request", "records/s", "x OTLP logs", "target", "met", "server CPU", "non-200"],
+        ["path", "records/request", "records/s", "x OTLP logs", "target", "met", "server CPU", "per CPU-s", "non-200"],
         [
             [
                 r["flavour"],
@@ -131,6 +137,7 @@ def run(options: Options) -> Report:
                 r.get("target_points_per_s") or "-",
                 {None: "-", True: "yes", False: "NO"}[r.get("target_met")],
                 r["server_cpu_utilisation"],
+                r["records_per_server_cpu_s"],
                 r["other_statuses"] or "-",
             ]
             for r in rows
