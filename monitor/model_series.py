@@ -90,8 +90,18 @@ def bucket_reduce(t: FloatArray, v: FloatArray, resolution: float) -> BucketGrou
     >>> g = bucket_reduce(np.array([61.0, 5.0, 70.0, 2.0]), np.array([1.0, 2.0, 3.0, 4.0]), 60)
     >>> g.starts.tolist(), g.counts.tolist(), g.sums.tolist(), g.lasts.tolist(), g.group_of.tolist()
     ([0.0, 60.0], [2, 2], [6.0, 4.0], [2.0, 3.0], [1, 0, 1, 0])
+    >>> g = bucket_reduce(np.array([9.0, 30.0, 30.0, 2.0]), np.array([1.0, 2.0, 3.0, 4.0]), 60)
+    >>> g.starts.tolist(), g.counts.tolist(), g.lasts.tolist(), g.last_ts.tolist()
+    ([0.0], [4], [3.0], [30.0])
     """
     starts = np.floor(t / resolution) * resolution
+    if starts.size and starts[0] == starts.min() == starts.max():  # the usual batch: one bucket, no sort
+        newest = t.size - 1 - int(np.argmax(t[::-1]))  # the last of the newest in input order
+        one = np.ones(1, dtype=np.int64)
+        return BucketGroups(
+            starts[:1], one * t.size, np.array([v.sum()]), np.array([v.min()]), np.array([v.max()]),
+            v[newest : newest + 1], t[newest : newest + 1], np.zeros(t.size, dtype=np.int64),
+        )  # fmt: skip
     order = np.lexsort((t, starts))
     s, ts, vs = starts[order], t[order], v[order]
     first = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from monitor.model_series import LATENCY, LATENCY_QUANTILES, PREDICTIONS, SCORE, ModelSeries
+from monitor.model_series import LATENCY, LATENCY_QUANTILES, PREDICTIONS, SCORE, ModelSeries, bucket_reduce
 from monitor.series import Bucket, SeriesRollup, merge_buckets
 from monitor.statecodec import pack, unpack
 
@@ -85,3 +85,18 @@ def test_a_batch_without_latencies_or_scores_writes_only_predictions() -> None:
     rollup = SeriesRollup(resolution=60, lateness=0)
     ModelSeries().observe(rollup, "credit-risk", "v2", np.array([1.0, 2.0]), np.full(2, np.nan), np.full(2, np.nan))
     assert {name for name, _ in _collect(rollup)} == {PREDICTIONS}
+
+
+@pytest.mark.parametrize("spread", [30.0, 300.0])  # one bucket (no sort) and several
+def test_bucket_reduce_keeps_the_last_of_the_newest_values_on_ties(spread: float) -> None:
+    rng = np.random.default_rng(8)
+    t = np.round(rng.uniform(0.0, spread, 500))  # many equal timestamps
+    v = rng.normal(size=500)
+    groups = bucket_reduce(t, v, 60)
+    for row, start in enumerate(groups.starts.tolist()):
+        members = np.flatnonzero(np.floor(t / 60) * 60 == start)
+        newest = members[t[members] == t[members].max()][-1]
+        assert groups.counts[row] == members.size
+        assert (groups.lasts[row], groups.last_ts[row]) == (v[newest], t[newest])
+        assert groups.sums[row] == pytest.approx(v[members].sum())
+        assert (groups.group_of[members] == row).all()
