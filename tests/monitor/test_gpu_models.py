@@ -8,6 +8,7 @@ import httpx
 import numpy as np
 import pytest
 from pydantic import ValidationError
+from sqlalchemy import func, select
 
 from collectors.gpu import GpuMetric, GpuSample
 from monitor.gpu_efficiency import efficiency
@@ -22,6 +23,7 @@ from monitor.model_series import LATENCY_QUANTILES, PREDICTIONS
 from monitor.series import Bucket, SeriesRollup
 from monitor.settings import Settings
 from monitor.statecodec import pack, unpack
+from monitor.store.tables import series_points
 from support import ServerThread, inference, log_record, logs_request, scrape, wait_caught_up
 
 RULES = [
@@ -182,12 +184,21 @@ def export_gpu_gauges(url: str, exports: int) -> None:
     provider.shutdown()  # the last export
 
 
-def test_hardware_api_and_metrics_from_real_otlp_traffic(sqlite_url: str) -> None:
+def test_hardware_api_and_metrics_from_real_otlp_traffic(db_url: str) -> None:
     rng = np.random.default_rng(5)
     n = 400
     latencies = rng.lognormal(np.log(0.03), 0.5, n)
     rules = [{"model": "credit-risk", "version": "v2", "match": {"pod": "credit-risk-v2-.*", "namespace": "serving"}}]
-    settings = Settings(db_url=sqlite_url, port=0, gpu_models=rules, gpu_idle_utilization=0.05)
+    # One-second buckets and no lateness: buckets close by the wall clock within the test, so the
+    # figures are read back from the series_points table and not only from memory.
+    settings = Settings(
+        db_url=db_url,
+        port=0,
+        gpu_models=rules,
+        gpu_idle_utilization=0.05,
+        series_resolution_seconds=1,
+        allowed_lateness_seconds=0,
+    )
     with ServerThread(settings) as server:
         started = time.time()
         export_gpu_gauges(server.url, exports=4)
@@ -206,6 +217,13 @@ def test_hardware_api_and_metrics_from_real_otlp_traffic(sqlite_url: str) -> Non
         assert answer.status_code == 200
         wait_caught_up(server.url)
         elapsed = time.time() - started
+        stored = select(func.count()).select_from(series_points).where(series_points.c.name.in_([GPU_SECONDS, PREDICTIONS]))
+        deadline, rows = time.monotonic() + 30, 0
+        while rows < 3 and time.monotonic() < deadline:  # two GPUs' seconds and the predictions
+            time.sleep(0.1)
+            with server.runtime.engine.connect() as connection:
+                rows = connection.execute(stored).scalar_one()
+        assert rows >= 3
 
         body = httpx.get(f"{server.url}/api/v1/models/credit-risk/hardware", params={"version": "v2"}).json()
         by_uuid = {g["uuid"]: g for g in body["gpus"]}
