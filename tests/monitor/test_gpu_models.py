@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -88,6 +91,23 @@ def test_invalid_rules_fail_start_up_naming_rule_and_field(
     [error] = caught.value.errors()
     assert error["loc"] == location
     assert message in error["msg"]
+
+
+def test_serve_refuses_to_start_with_an_invalid_rule(tmp_path: Path) -> None:
+    config = tmp_path / "driftline.yaml"
+    config.write_text(
+        'gpu_models:\n  - {model: credit-risk, match: {host: "gpu-[0-9]+"}}\n  - {model: fraud, match: {pod: "fraud-("}}\n'
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "monitor", "serve", "--config", str(config), "--db", f"sqlite:///{tmp_path / 'd.db'}"],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert "gpu_models.1.match.pod" in result.stderr
+    assert "'fraud-(' is not a valid regular expression" in result.stderr
 
 
 # -- efficiency on hand-computable telemetry ------------------------------------------------------------
