@@ -208,7 +208,10 @@ def test_hardware_api_and_metrics_from_real_otlp_traffic(db_url: str) -> None:
     rng = np.random.default_rng(5)
     n = 400
     latencies = rng.lognormal(np.log(0.03), 0.5, n)
-    rules = [{"model": "credit-risk", "version": "v2", "match": {"pod": "credit-risk-v2-.*", "namespace": "serving"}}]
+    rules = [
+        {"model": "credit-risk", "version": "v2", "match": {"pod": "credit-risk-v2-.*", "namespace": "serving"}},
+        {"model": "search", "match": {"pod": "search-.*"}},  # no version: the model as a whole
+    ]
     # One-second buckets and no lateness: buckets close by the wall clock within the test, so the
     # figures are read back from the series_points table and not only from memory.
     settings = Settings(
@@ -282,6 +285,13 @@ def test_hardware_api_and_metrics_from_real_otlp_traffic(db_url: str) -> None:
         for name, q in LATENCY_QUANTILES.items():
             [points] = [s["points"] for s in httpx.get(f"{server.url}/api/v1/series", params={"name": name}).json()["series"]]
             assert points[-1]["last"] == pytest.approx(np.quantile(latencies, q, method="lower"), rel=0.0101)
+
+        page = httpx.get(f"{server.url}/api/v1/models/credit-risk/hardware", params={"limit": 1, "offset": 1}).json()
+        assert ([g["uuid"] for g in page["gpus"]], page["total"]) == (["GPU-busy"], 2)  # by host, then GPU index 0, 1
+        search = httpx.get(f"{server.url}/api/v1/models/search/hardware", params={"version": "*"}).json()
+        assert [(g["uuid"], g["version"]) for g in search["gpus"]] == [("GPU-other", "*")]
+        assert (search["predictions"], search["gpu_seconds_per_1k_predictions"]) == (0, None)
+        assert search["gpu_seconds"] > 0
 
         assert httpx.get(f"{server.url}/api/v1/models/unknown/hardware").status_code == 404
         missing = httpx.get(f"{server.url}/api/v1/models/credit-risk/hardware", params={"version": "v9"})

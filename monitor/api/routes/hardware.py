@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
@@ -80,6 +81,28 @@ def _check_known(runtime: Runtime, model: str, version: str | None, versions: se
         raise HTTPException(404, f"model {model!r} has no version {version!r}; known versions: {sorted(versions)}")
 
 
+def _join_buckets(
+    runtime: Runtime, wanted: Callable[[dict[str, str]], bool], start: float, end: float
+) -> dict[tuple[str, GpuKey], dict[str, list[Bucket]]]:
+    """(version, GPU) → join series name → its wanted buckets overlapping [start, end)."""
+    per_gpu: dict[tuple[str, GpuKey], dict[str, list[Bucket]]] = defaultdict(lambda: defaultdict(list))
+    for name in (GPU_SECONDS, GPU_IDLE_SECONDS, GPU_MEMORY_HEADROOM):
+        for labels, bucket in _buckets(runtime, name, start, end):
+            if wanted(labels):
+                per_gpu[(labels["version"], (labels["host"], labels["gpu"], labels["uuid"]))][name].append(bucket)
+    return per_gpu
+
+
+def _latest_readings(runtime: Runtime) -> tuple[dict[GpuKey, dict[str, float]], dict[GpuKey, str]]:
+    """Fresh latest value per GPU and metric, and each GPU's product name."""
+    readings: dict[GpuKey, dict[str, float]] = defaultdict(dict)
+    model_names: dict[GpuKey, str] = {}
+    for reading in runtime.pipeline.gpu_readings(now=time.time(), stale_after=runtime.settings.gpu_stale_seconds):
+        readings[(reading.host, reading.gpu, reading.uuid)][reading.metric.value] = reading.value
+        model_names[(reading.host, reading.gpu, reading.uuid)] = reading.model_name
+    return readings, model_names
+
+
 @router.get("/{model}/hardware", dependencies=[ReadAuth])
 def get_hardware(
     model: str,
@@ -101,25 +124,18 @@ def get_hardware(
     def wanted(labels: dict[str, str]) -> bool:
         return labels.get("model") == model and (version is None or labels.get("version") == version)
 
-    per_gpu: dict[tuple[str, GpuKey], dict[str, list[Bucket]]] = defaultdict(lambda: defaultdict(list))
-    for name in (GPU_SECONDS, GPU_IDLE_SECONDS, GPU_MEMORY_HEADROOM):
-        for labels, bucket in _buckets(runtime, name, start, end):
-            if wanted(labels):
-                per_gpu[(labels["version"], (labels["host"], labels["gpu"], labels["uuid"]))][name].append(bucket)
+    per_gpu = _join_buckets(runtime, wanted, start, end)
     for (m, v), linked in links.linked.items():
         if m == model and (version is None or v == version):
             for gpu in linked:
                 per_gpu.setdefault((v, gpu), defaultdict(list))  # listed even without buckets in the range
+    every_version = version == ALL_VERSIONS  # a version-less rule serves the predictions of all versions
     predictions = sum(
-        b.count for labels, b in _buckets(runtime, PREDICTIONS, start, end) if wanted(labels) or (
-            version == ALL_VERSIONS and labels.get("model") == model
-        )
-    )  # fmt: skip
-    readings: dict[GpuKey, dict[str, float]] = defaultdict(dict)
-    model_names: dict[GpuKey, str] = {}
-    for reading in runtime.pipeline.gpu_readings(now=time.time(), stale_after=runtime.settings.gpu_stale_seconds):
-        readings[(reading.host, reading.gpu, reading.uuid)][reading.metric.value] = reading.value
-        model_names[(reading.host, reading.gpu, reading.uuid)] = reading.model_name
+        b.count
+        for labels, b in _buckets(runtime, PREDICTIONS, start, end)
+        if wanted(labels) or (every_version and labels.get("model") == model)
+    )
+    readings, model_names = _latest_readings(runtime)
     gpus = []
     for (v, gpu), series in sorted(per_gpu.items()):
         figures = efficiency(series[GPU_SECONDS], series[GPU_IDLE_SECONDS], series[GPU_MEMORY_HEADROOM])
