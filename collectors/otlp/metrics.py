@@ -112,8 +112,8 @@ def decode_metrics(request: metrics_service_pb2.ExportMetricsServiceRequest) -> 
     attrs: list[str] = []
     problems: list[tuple[int, str, str]] = []  # (points collected before it, reason, message)
 
-    def problem(reason: str, message: str) -> None:
-        result.rejected[reason] += 1
+    def problem(reason: str, message: str, count: int = 1) -> None:
+        result.rejected[reason] += count
         problems.append((len(values), reason, message))
 
     for resource_metrics in request.resource_metrics:
@@ -122,10 +122,13 @@ def decode_metrics(request: metrics_service_pb2.ExportMetricsServiceRequest) -> 
         for scope_metrics in resource_metrics.scope_metrics:
             for metric in scope_metrics.metrics:
                 name = metric.name
-                if not name:
-                    problem("missing_metric_name", "every metric needs a non-empty name")
-                    continue
                 data = metric.WhichOneof("data")
+                if not name:
+                    # Counted per data point, like every other rejection (an empty metric carries none).
+                    points = len(getattr(metric, data).data_points) if data else 0
+                    if points:
+                        problem("missing_metric_name", "every metric needs a non-empty name", points)
+                    continue
                 if data in ("gauge", "sum"):
                     for point in getattr(metric, data).data_points:
                         raw = point.as_int if point.WhichOneof("value") == "as_int" else point.as_double
