@@ -15,6 +15,7 @@ from bench._harness import Options, Report, machine_info, write_result
 BENCHMARKS: dict[str, tuple[str, str]] = {
     "ingest": ("bench.ingest", "OTLP/HTTP protobuf logs ingest: end to end on one core, and the per-batch cost split"),
     "columnar": ("bench.columnar", "POST /api/v1/events (Arrow, JSON) vs OTLP: durable events/s on one core"),
+    "metrics": ("bench.metrics", "POST /v1/metrics (OTLP protobuf GPU gauges) vs OTLP logs: durable points/s on one core"),
     "adwin_kswin": ("bench.adwin_kswin", "ADWIN and KSWIN vs river: throughput and detection delay at matched false alarms"),
     "streams": (
         "bench.streams",

@@ -36,7 +36,7 @@ from bench._harness import Options, Report, pin_current_thread, sig, table
 from bench._server import Server, split_cores
 from bench._workload import MODEL, VERSION, BodyFactory, feature_table
 
-__all__ = ["run"]
+__all__ = ["measure", "run"]
 
 EVENTS_PER_REQUEST = 10_000
 OTLP_RECORDS_PER_REQUEST = 512
@@ -114,9 +114,10 @@ def _client(
         connection.close()
 
 
-def _measure(
+def measure(
     flavour: str, path: str, headers: dict[str, str], make: Callable[[], bytes], events: int, warmup_s: float, duration_s: float
 ) -> dict[str, Any]:
+    """POST distinct bodies to a fresh one-core server for ``duration_s``; 200 answers count, ``events`` each."""
     server_core, client_cores = split_cores()
     reference = feature_table(np.random.default_rng(1), REFERENCE_ROWS)
     csv = io.BytesIO()
@@ -174,7 +175,7 @@ def run(options: Options) -> Report:
     factory = BodyFactory(records=OTLP_RECORDS_PER_REQUEST, templates=2, seed=0)
     query = f"/api/v1/events?model={MODEL}&version={VERSION}"
     rows = [
-        _measure(
+        measure(
             "arrow",
             query,
             {"Content-Type": "application/vnd.apache.arrow.stream"},
@@ -183,7 +184,7 @@ def run(options: Options) -> Report:
             warmup_s,
             duration_s,
         ),
-        _measure(
+        measure(
             "json",
             "/api/v1/events",
             {"Content-Type": "application/json"},
@@ -192,7 +193,7 @@ def run(options: Options) -> Report:
             warmup_s,
             duration_s,
         ),
-        _measure(
+        measure(
             "otlp",
             "/v1/logs",
             {"Content-Type": "application/x-protobuf"},

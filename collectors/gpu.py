@@ -15,7 +15,8 @@ open-telemetry/semantic-conventions. ``hw.gpu.utilization`` (``1``, optional
 ``hw.energy`` (``J``, counter), ``hw.errors`` (``{error}``, counter, ``error.type``
 corrected | uncorrected) and ``hw.temperature`` (``Cel``). Identity: ``hw.id`` (required),
 ``hw.name``, ``hw.model``; host from the resource's ``host.name``; Kubernetes from
-``k8s.pod.name``, ``k8s.namespace.name``, ``k8s.container.name``. Choices where the
+``k8s.pod.name``, ``k8s.namespace.name``, ``k8s.container.name``; the sending service from
+the resource's ``service.name`` (what GPU-to-model rules may match on). Choices where the
 conventions are silent or awkward:
 
 - The ``hw.gpu.*`` names say "GPU" themselves, so ``hw.type`` may be absent there (but if
@@ -47,16 +48,15 @@ import json
 import math
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
 from enum import StrEnum
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
 
 from collectors.records import MetricBatch
 
-__all__ = ["EXTENSION_PREFIX", "GpuDecodeResult", "GpuMetric", "GpuSample", "from_otlp_metrics", "parse_dcgm"]
+__all__ = ["EXTENSION_PREFIX", "OTLP_NAMES", "GpuDecodeResult", "GpuMetric", "GpuSample", "from_otlp_metrics", "parse_dcgm"]
 
 _MIB = 1024 * 1024
 #: GPU metrics the OpenTelemetry conventions have no name for (free memory, last Xid code,
@@ -92,13 +92,14 @@ class GpuMetric(StrEnum):
     FP16_ACTIVE_RATIO = "fp16_active_ratio"
 
 
-@dataclass(frozen=True, slots=True)
-class GpuSample:
+class GpuSample(NamedTuple):
     """One GPU measurement in the normalised schema.
 
     ``host``, ``uuid`` and ``model_name`` are ``""`` when the source did not say; MIG and
-    Kubernetes fields are ``None`` when absent. ``gpu`` is the index as a string (for a MIG
-    slice, the index of its parent GPU).
+    Kubernetes fields, and ``service`` (the OTLP resource's ``service.name``), are ``None``
+    when absent. ``gpu`` is the index as a string (for a MIG slice, the index of its parent
+    GPU). A named tuple rather than a frozen dataclass: batches make thousands of them, and a
+    tuple is built about four times faster.
     """
 
     timestamp: float
@@ -113,6 +114,7 @@ class GpuSample:
     pod: str | None = None
     namespace: str | None = None
     container: str | None = None
+    service: str | None = None
 
 
 class GpuDecodeResult(NamedTuple):
@@ -147,22 +149,50 @@ _DCGM: dict[str, tuple[GpuMetric, float]] = {
     "DCGM_FI_PROF_PIPE_FP16_ACTIVE": (GpuMetric.FP16_ACTIVE_RATIO, 1.0),
 }
 
-_OTLP_GPU: dict[str, GpuMetric] = {
-    "hw.gpu.memory.utilization": GpuMetric.MEMORY_UTILIZATION_RATIO,
-    "hw.gpu.memory.usage": GpuMetric.MEMORY_USED_BYTES,
-    "hw.gpu.memory.limit": GpuMetric.MEMORY_LIMIT_BYTES,
+_GPU_TYPE = {"hw.type": "gpu"}
+#: The one mapping between canonical metrics and the OpenTelemetry ``hw.*`` conventions:
+#: metric → (OTLP metric name, the attributes that select it among points of that name).
+#: Writers (:mod:`monitor.scrape`, :mod:`monitor.agent`) send these; :func:`from_otlp_metrics`
+#: reads them back. Metrics missing here travel under :data:`EXTENSION_PREFIX`.
+OTLP_NAMES: dict[GpuMetric, tuple[str, dict[str, str]]] = {
+    GpuMetric.UTILIZATION_RATIO: ("hw.gpu.utilization", {"hw.gpu.task": "general"}),
+    GpuMetric.ENCODER_UTILIZATION_RATIO: ("hw.gpu.utilization", {"hw.gpu.task": "encoder"}),
+    GpuMetric.DECODER_UTILIZATION_RATIO: ("hw.gpu.utilization", {"hw.gpu.task": "decoder"}),
+    GpuMetric.MEMORY_UTILIZATION_RATIO: ("hw.gpu.memory.utilization", {}),
+    GpuMetric.MEMORY_USED_BYTES: ("hw.gpu.memory.usage", {}),
+    GpuMetric.MEMORY_LIMIT_BYTES: ("hw.gpu.memory.limit", {}),
+    GpuMetric.POWER_WATTS: ("hw.power", _GPU_TYPE),
+    GpuMetric.ENERGY_JOULES: ("hw.energy", _GPU_TYPE),
+    GpuMetric.TEMPERATURE_CELSIUS: ("hw.temperature", _GPU_TYPE),
+    GpuMetric.ERRORS_TOTAL: ("hw.errors", _GPU_TYPE),
+    GpuMetric.CORRECTED_ERRORS_TOTAL: ("hw.errors", {**_GPU_TYPE, "error.type": "corrected"}),
+    GpuMetric.UNCORRECTED_ERRORS_TOTAL: ("hw.errors", {**_GPU_TYPE, "error.type": "uncorrected"}),
 }
-_OTLP_TASKS = {
-    "general": GpuMetric.UTILIZATION_RATIO,
-    "encoder": GpuMetric.ENCODER_UTILIZATION_RATIO,
-    "decoder": GpuMetric.DECODER_UTILIZATION_RATIO,
-}
-_OTLP_COMMON = {"hw.power": GpuMetric.POWER_WATTS, "hw.energy": GpuMetric.ENERGY_JOULES}
-_OTLP_ERRORS = {
-    None: GpuMetric.ERRORS_TOTAL,
-    "_OTHER": GpuMetric.ERRORS_TOTAL,
-    "corrected": GpuMetric.CORRECTED_ERRORS_TOTAL,
-    "uncorrected": GpuMetric.UNCORRECTED_ERRORS_TOTAL,
+
+
+def _reader_table() -> dict[str, tuple[tuple[str, ...], dict[tuple[str | None, ...], GpuMetric]]]:
+    """:data:`OTLP_NAMES` turned around: name → (its selecting attribute keys, selector values → metric)."""
+    table: dict[str, tuple[tuple[str, ...], dict[tuple[str | None, ...], GpuMetric]]] = {}
+    for metric, (name, attrs) in OTLP_NAMES.items():
+        if name not in table:
+            keys = {key for other, selector in OTLP_NAMES.values() if other == name for key in selector}
+            table[name] = (tuple(sorted(keys - {"hw.type"})), {})
+        keys_of_name, by_selector = table[name]
+        by_selector[tuple(attrs.get(key) for key in keys_of_name)] = metric
+    return table
+
+
+_OTLP_READ = _reader_table()
+#: Selector values a sender may leave out or write differently: hw.gpu.task defaults to
+#: general; error.type "_OTHER" (the conventions' fallback) counts as no type.
+_SELECTOR_DEFAULTS: dict[str, Mapping[object, str | None]] = {"hw.gpu.task": {None: "general"}, "error.type": {"_OTHER": None}}
+
+
+_RATIOS = frozenset(metric for metric in GpuMetric if metric.value.endswith("_ratio"))
+#: _check_value as codes for whole columns: 0 no sample, 1 ratio in [0, 1], 2 any finite value, 3 >= 0.
+_VALUE_RULE: dict[GpuMetric | None, int] = {
+    None: 0,
+    **{m: 1 if m in _RATIOS else 2 if m is GpuMetric.TEMPERATURE_CELSIUS else 3 for m in GpuMetric},
 }
 
 
@@ -170,7 +200,7 @@ def _check_value(metric: GpuMetric, value: float) -> str | None:
     """The problem with a converted value, or ``None`` when it is plausible."""
     if not math.isfinite(value):
         return "non_finite_value"
-    if metric.value.endswith("_ratio") and not 0.0 <= value <= 1.0:
+    if metric in _RATIOS and not 0.0 <= value <= 1.0:
         return "out_of_range"
     if metric is not GpuMetric.TEMPERATURE_CELSIUS and value < 0.0:
         return "out_of_range"
@@ -320,57 +350,89 @@ def from_otlp_metrics(batch: MetricBatch) -> GpuDecodeResult:
     >>> dict(problems)
     {}
     """
-    rows: list[tuple[str, float, float, dict[str, object]]] = []
+    # Most points of a metric batch are not GPU telemetry. A batch has few distinct names: test
+    # each once (cheaper than converting the column to fixed-width text for np.strings).
+    names = batch.names
+    name_list = names.tolist()
+    is_gpu = {name: name.startswith(("hw.", EXTENSION_PREFIX)) for name in dict.fromkeys(name_list)}
+    selected = np.flatnonzero(np.fromiter((is_gpu[name] for name in name_list), dtype=np.bool_, count=len(name_list)))
+    # Points repeat a few (name, attribute set) pairs: resolve each pair once, then stamp points.
+    keys = list(zip(names[selected].tolist(), batch.attributes[selected].tolist(), strict=True))
+    parsed: dict[str, dict[str, object]] = {}
+    for _, raw in dict.fromkeys(keys):
+        if raw not in parsed:
+            parsed[raw] = json.loads(raw)
     gpus: dict[tuple[str, str], dict[str, object]] = {}  # (host, hw.id) → that GPU's attributes
-    # Most points of a metric batch are not GPU telemetry: select the GPU ones column-wise.
-    names = batch.names.astype(str)
-    selected = np.flatnonzero(np.char.startswith(names, "hw.") | np.char.startswith(names, EXTENSION_PREFIX))
-    for i in selected.tolist():
-        name, stamp, value, raw = names[i], batch.timestamps[i], batch.values[i], batch.attributes[i]
-        attrs = json.loads(raw)
-        rows.append((str(name), float(stamp), float(value), attrs))
+    for name, raw in dict.fromkeys(keys):
+        attrs = parsed[raw]
         hw_id = _text(attrs.get("hw.id"))
-        if hw_id is not None and (str(name).startswith("hw.gpu.") or attrs.get("hw.type") == "gpu"):
+        if hw_id is not None and (name.startswith("hw.gpu.") or attrs.get("hw.type") == "gpu"):
             gpus.setdefault((_text(attrs.get("host.name")) or "", hw_id), attrs)
+    resolved = {key: _resolve(key[0], parsed[key[1]], gpus) for key in dict.fromkeys(keys)}
+    identities = [resolved[key] for key in keys]
 
+    # The value checks of _check_value, over the whole column.
+    values = batch.values[selected]
+    kind = np.array([_VALUE_RULE[None if isinstance(x, str) else x.metric] for x in identities], dtype=np.int8)
+    non_finite = (kind > 0) & ~np.isfinite(values)
+    out_of_range = ~non_finite & (((kind == 1) & ((values < 0.0) | (values > 1.0))) | ((kind == 3) & (values < 0.0)))
+    problems: Counter[str] = Counter(x for x in identities if isinstance(x, str))
+    problems.update({"non_finite_value": int(non_finite.sum()), "out_of_range": int(out_of_range.sum())})
+    problems = +problems  # drop zero counts
+    good = np.flatnonzero((kind > 0) & ~non_finite & ~out_of_range)
+    stamps = batch.timestamps[selected][good].tolist()
     samples: list[GpuSample] = []
-    problems: Counter[str] = Counter()
-    for name, stamp, value, attrs in rows:
-        metric, skip_reason = _otlp_metric(name, attrs)
-        if metric is None:
-            problems[skip_reason] += 1
-            continue
-        host = _text(attrs.get("host.name")) or ""
-        identity: Mapping[str, object] = attrs
-        if metric is GpuMetric.TEMPERATURE_CELSIUS and attrs.get("hw.type") != "gpu":
-            parent = gpus.get((host, _text(attrs.get("hw.parent")) or ""))
-            if parent is None:
-                problems["not_gpu"] += 1
-                continue
-            identity = parent
-        hw_id = _text(identity.get("hw.id"))
-        if hw_id is None:
-            problems["missing_hw_id"] += 1
-            continue
-        problem = _check_value(metric, value)
-        if problem is not None:
-            problems[problem] += 1
-            continue
+    for i, stamp, value in zip(good.tolist(), stamps, values[good].tolist(), strict=True):
+        x = cast("GpuSample", identities[i])  # kind > 0: resolved to a sample, not a reason
+        # Positionally: about twice as fast as x._replace(timestamp=stamp, value=value).
         samples.append(
             GpuSample(
-                timestamp=stamp,
-                host=host,
-                gpu=_text(identity.get("hw.name")) or hw_id,
-                uuid=hw_id,
-                model_name=_text(identity.get("hw.model")) or "",
-                metric=metric,
-                value=value,
-                pod=_text(attrs.get("k8s.pod.name")),
-                namespace=_text(attrs.get("k8s.namespace.name")),
-                container=_text(attrs.get("k8s.container.name")),
+                stamp,
+                x.host,
+                x.gpu,
+                x.uuid,
+                x.model_name,
+                x.metric,
+                value,
+                None,
+                None,
+                x.pod,
+                x.namespace,
+                x.container,
+                x.service,
             )
         )
     return GpuDecodeResult(samples, problems)
+
+
+def _resolve(name: str, attrs: Mapping[str, object], gpus: Mapping[tuple[str, str], Mapping[str, object]]) -> GpuSample | str:
+    """The sample (timestamp and value still 0) that points of this name and attribute set give, or why none."""
+    metric, skip_reason = _otlp_metric(name, attrs)
+    if metric is None:
+        return skip_reason
+    host = _text(attrs.get("host.name")) or ""
+    identity: Mapping[str, object] = attrs
+    if metric is GpuMetric.TEMPERATURE_CELSIUS and attrs.get("hw.type") != "gpu":
+        parent = gpus.get((host, _text(attrs.get("hw.parent")) or ""))
+        if parent is None:
+            return "not_gpu"
+        identity = parent
+    hw_id = _text(identity.get("hw.id"))
+    if hw_id is None:
+        return "missing_hw_id"
+    return GpuSample(
+        timestamp=0.0,
+        host=host,
+        gpu=_text(identity.get("hw.name")) or hw_id,
+        uuid=hw_id,
+        model_name=_text(identity.get("hw.model")) or "",
+        metric=metric,
+        value=0.0,
+        pod=_text(attrs.get("k8s.pod.name")),
+        namespace=_text(attrs.get("k8s.namespace.name")),
+        container=_text(attrs.get("k8s.container.name")),
+        service=_text(attrs.get("service.name")),
+    )
 
 
 def _otlp_metric(name: str, attrs: Mapping[str, object]) -> tuple[GpuMetric | None, str]:
@@ -384,20 +446,17 @@ def _otlp_metric(name: str, attrs: Mapping[str, object]) -> tuple[GpuMetric | No
     if name == "hw.temperature":
         # A sensor metric: whether it belongs to a GPU is settled by the caller via hw.parent.
         return GpuMetric.TEMPERATURE_CELSIUS, ""
-    if name.startswith("hw.gpu."):
-        if hw_type not in (None, "gpu"):
-            return None, "not_gpu"
-        if name == "hw.gpu.utilization":
-            metric = _OTLP_TASKS.get(str(attrs.get("hw.gpu.task", "general")))
-            return (metric, "") if metric is not None else (None, "unsupported_metric")
-        metric = _OTLP_GPU.get(name)
-        return (metric, "") if metric is not None else (None, "unsupported_metric")
-    if hw_type != "gpu":
+    # The hw.gpu.* names say "GPU" themselves; the shared hw.* ones need hw.type=gpu.
+    if (hw_type not in (None, "gpu")) if name.startswith("hw.gpu.") else (hw_type != "gpu"):
         return None, "not_gpu"
-    if name in _OTLP_COMMON:
-        return _OTLP_COMMON[name], ""
-    if name == "hw.errors":
-        error_type = attrs.get("error.type")
-        metric = _OTLP_ERRORS.get(error_type if isinstance(error_type, str) else None)
-        return (metric, "") if metric is not None else (None, "unsupported_metric")
-    return None, "unsupported_metric"
+    known = _OTLP_READ.get(name)
+    if known is None:
+        return None, "unsupported_metric"
+    keys, by_selector = known
+    selector = []
+    for key in keys:
+        value = attrs.get(key)
+        value = value if isinstance(value, str) else None
+        selector.append(_SELECTOR_DEFAULTS.get(key, {}).get(value, value))
+    metric = by_selector.get(tuple(selector))
+    return (metric, "") if metric is not None else (None, "unsupported_metric")

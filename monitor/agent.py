@@ -38,7 +38,21 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from collectors.gpu import OTLP_NAMES, GpuMetric
+
 __all__ = ["GpuPoller", "GpuReading", "NvmlUnavailable", "open_nvml"]
+
+#: What the agent exports: canonical metric (a :class:`GpuReading` field of the same name; its
+#: OTLP name and selecting attributes come from :data:`collectors.gpu.OTLP_NAMES`), instrument, unit.
+_INSTRUMENTS: list[tuple[GpuMetric, str, str]] = [
+    (GpuMetric.UTILIZATION_RATIO, "gauge", "1"),
+    (GpuMetric.MEMORY_UTILIZATION_RATIO, "gauge", "1"),
+    (GpuMetric.MEMORY_USED_BYTES, "up_down_counter", "By"),
+    (GpuMetric.MEMORY_LIMIT_BYTES, "up_down_counter", "By"),
+    (GpuMetric.POWER_WATTS, "gauge", "W"),
+    (GpuMetric.ENERGY_JOULES, "counter", "J"),
+    (GpuMetric.TEMPERATURE_CELSIUS, "gauge", "Cel"),
+]
 
 #: ``pynvml`` or a test double with the same functions (see :class:`GpuPoller`).
 Nvml = Any
@@ -227,15 +241,14 @@ class GpuPoller:
         resource = Resource.create({"host.name": self.host, "service.name": "driftline-agent"})
         provider = MeterProvider(resource=resource, metric_readers=[reader])
         meter = provider.get_meter("driftline.agent.gpu")
-        meter.create_observable_gauge(
-            "hw.gpu.utilization", [self._observe("utilization_ratio", {"hw.gpu.task": "general"})], unit="1"
-        )
-        meter.create_observable_gauge("hw.gpu.memory.utilization", [self._observe("memory_utilization_ratio")], unit="1")
-        meter.create_observable_up_down_counter("hw.gpu.memory.usage", [self._observe("memory_used_bytes")], unit="By")
-        meter.create_observable_up_down_counter("hw.gpu.memory.limit", [self._observe("memory_limit_bytes")], unit="By")
-        meter.create_observable_gauge("hw.power", [self._observe("power_watts")], unit="W")
-        meter.create_observable_counter("hw.energy", [self._observe("energy_joules")], unit="J")
-        meter.create_observable_gauge("hw.temperature", [self._observe("temperature_celsius")], unit="Cel")
+        for metric, kind, unit in _INSTRUMENTS:
+            name, selector = OTLP_NAMES[metric]
+            create = {
+                "gauge": meter.create_observable_gauge,
+                "up_down_counter": meter.create_observable_up_down_counter,
+                "counter": meter.create_observable_counter,
+            }[kind]
+            create(name, [self._observe(metric.value, selector)], unit=unit)
 
         self._stop.clear()
         deadline = None if duration is None else time.monotonic() + duration

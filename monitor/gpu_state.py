@@ -58,7 +58,8 @@ class GpuLatest:
     def add(self, samples: Iterable[GpuSample]) -> None:
         for sample in samples:
             # A MIG slice arrives with gpu "<index>/mig<instance>" (see monitor.scrape).
-            key = (sample.host, sample.gpu, sample.uuid, sample.model_name, sample.metric.value)
+            # A GpuMetric is a str: as a key it equals (and hashes like) its value, without the lookup.
+            key = (sample.host, sample.gpu, sample.uuid, sample.model_name, sample.metric)
             previous = self._latest.get(key)
             if previous is None or sample.timestamp >= previous[0]:
                 self._latest[key] = (sample.timestamp, sample.value)

@@ -10,6 +10,7 @@ from prometheus_client.registry import Collector
 
 from collectors.gpu import GpuMetric
 from monitor.alerting import Alerting
+from monitor.gpu_models import ALL_VERSIONS
 from monitor.gpu_state import COUNTERS
 from monitor.ingest_log import IngestLog
 from monitor.kpi import label_text
@@ -135,6 +136,42 @@ class DriftlineCollector(Collector):
             value=skipped,
         )
 
+    def _model_gpu_families(self) -> Iterator[Metric]:
+        """GPU efficiency per model version from the GPU ↔ model join (formulas in docs/gpu.md)."""
+        links = self.pipeline.gpu_links()
+        predictions = self.pipeline.predictions_total()
+        labels = ["model", "version"]
+        seconds = CounterMetricFamily(
+            "driftline_model_gpu_seconds", "GPU-seconds of the GPUs linked to the model.", labels=labels
+        )
+        idle = CounterMetricFamily(
+            "driftline_model_gpu_idle_seconds",
+            "GPU-seconds of linked GPUs whose utilisation was below gpu_idle_utilization.",
+            labels=labels,
+        )
+        per_1k = GaugeMetricFamily(
+            "driftline_model_gpu_seconds_per_1k_predictions",
+            "GPU-seconds per 1,000 predictions since the state began (all versions for version '*').",
+            labels=labels,
+        )
+        headroom = GaugeMetricFamily(
+            "driftline_model_gpu_memory_headroom_bytes",
+            "Smallest latest memory headroom (limit - used) over the model's fresh linked GPUs.",
+            labels=labels,
+        )
+        for (model, version), (gpu_seconds, idle_seconds) in sorted(links.totals.items()):
+            seconds.add_metric([model, version], gpu_seconds)
+            idle.add_metric([model, version], idle_seconds)
+            served = sum(n for (m, v), n in predictions.items() if m == model and version in (v, ALL_VERSIONS))
+            if served:
+                per_1k.add_metric([model, version], 1000.0 * gpu_seconds / served)
+        now = time.time()
+        for (model, version), per_gpu in sorted(links.headroom.items()):
+            fresh = [value for t, value in per_gpu.values() if now - t <= self.gpu_stale_seconds]
+            if fresh:
+                headroom.add_metric([model, version], min(fresh))
+        yield from (seconds, idle, per_1k, headroom)
+
     def collect(self) -> Iterator[Metric]:
         score = GaugeMetricFamily(
             "driftline_feature_drift_score",
@@ -171,6 +208,8 @@ class DriftlineCollector(Collector):
         yield from self._label_families()
         yield from self._alert_families()
         yield from self._kpi_families()
+
+        yield from self._model_gpu_families()
 
         late = CounterMetricFamily(
             "driftline_pipeline_late_events", "Events that arrived after their window had closed.", labels=["model", "version"]

@@ -27,12 +27,14 @@ from collectors.records import Batch, InferenceBatch, LabelBatch, MetricBatch
 from detectors.distribution import DriftTestResult
 from monitor.anomaly import AnomalyReading, AnomalyWatch, load_anomaly_state, write_anomaly_state
 from monitor.drift import FeatureDrift, evaluate_window
+from monitor.gpu_models import GpuLinker, GpuLinks
 from monitor.gpu_state import GpuLatest, GpuReading
 from monitor.ingest_log import IngestLog, decode_entry
 from monitor.kinds import KindRegistry
 from monitor.kpi import KpiDeriver
 from monitor.kpi_config import KpiSpec
 from monitor.labels import LabelConfig, LabelCounts, LabelMonitor, QualityStatus, QualityWindow, quality_points, write_quality
+from monitor.model_series import ModelSeries
 from monitor.references import ReferenceStore
 from monitor.series import Bucket, SeriesRollup, prune_series, write_buckets
 from monitor.settings import Settings
@@ -65,6 +67,8 @@ class _State:
     series: SeriesRollup = field(default_factory=lambda: SeriesRollup(60, 60.0))
     labels: LabelMonitor | None = None
     kpi: KpiDeriver = field(default_factory=lambda: KpiDeriver([]))
+    model_series: ModelSeries = field(default_factory=ModelSeries)
+    gpu_links: GpuLinks = field(default_factory=GpuLinks)
 
     def to_bytes(self) -> bytes:
         document = {
@@ -75,6 +79,8 @@ class _State:
             "series": self.series.state_dict(),
             "labels": None if self.labels is None else self.labels.state_dict(),
             "kpi": self.kpi.state_dict(),
+            "model_series": self.model_series.state_dict(),
+            "gpu_links": self.gpu_links.state_dict(),
         }
         return pack(document)
 
@@ -93,6 +99,8 @@ class _State:
         state.labels = LabelMonitor.from_state(document.get("labels"), labels, now=now)
         state.kpi = KpiDeriver(kpis)
         state.kpi.load_state(document.get("kpi"))
+        state.model_series = ModelSeries.from_state(document.get("model_series"))
+        state.gpu_links = GpuLinks.from_state(document.get("gpu_links"))
         return state
 
 
@@ -130,6 +138,9 @@ class Pipeline:
         self._state.labels = LabelMonitor(self._label_config, now=clock())
         self.anomaly = AnomalyWatch(
             settings.anomaly_series, threshold=settings.anomaly_threshold, max_series=settings.anomaly_max_series
+        )
+        self._gpu_linker = GpuLinker(
+            settings.gpu_models, idle_utilization=settings.gpu_idle_utilization, max_gap=settings.gpu_max_sample_gap_seconds
         )
         self._pending_closed: list[ClosedWindow] = []
         self._pending_results: list[tuple[str, str, FeatureDrift]] = []
@@ -213,6 +224,11 @@ class Pipeline:
         """Latest anomaly score per watched series, and the buckets skipped past the series cap."""
         with self._lock:
             return self.anomaly.readings(), self.anomaly.skipped
+
+    def gpu_links(self) -> GpuLinks:
+        """A copy of the GPU ↔ model join state (linked GPUs, totals, latest headroom)."""
+        with self._lock:
+            return self._state.gpu_links.copy()
 
     def series_buckets(self, name: str) -> tuple[int, list[Bucket]]:
         """Buckets of ``name`` not yet in ``series_points`` (open or awaiting the checkpoint).
@@ -340,6 +356,7 @@ class Pipeline:
                 with self._lock:
                     if samples:
                         self._state.gpu.add(samples)
+                        self._gpu_linker.observe(self._state.gpu_links, self._state.series, samples)
                     self._state.series.add_many(batch.names, batch.attributes, batch.timestamps, batch.values)
                     kpis = self._state.kpi.derive(batch)
                     if kpis is not None:
@@ -358,6 +375,9 @@ class Pipeline:
             windows_.add(batch, self.references.get(*key), self.settings.window_sample_size, now=self.clock())
             self._state.predictions[key] = self._state.predictions.get(key, 0) + len(batch)
             self._quality_closed(self._labels.add_predictions(batch, now=self.clock()))
+            self._state.model_series.observe(
+                self._state.series, batch.model, batch.version, batch.timestamps, batch.latencies, batch.scores
+            )
         for name, kind in kinds.items():
             self._new_feature(batch.model, batch.version, name, kind)
         for listener in self.inference_listeners:

@@ -33,7 +33,7 @@ import numpy as np
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from collectors.gpu import EXTENSION_PREFIX, GpuMetric, GpuSample, parse_dcgm
+from collectors.gpu import EXTENSION_PREFIX, OTLP_NAMES, GpuSample, parse_dcgm
 from collectors.records import MetricBatch
 from monitor.ingest_log import IngestLog, LogOverloaded
 from monitor.stats import IngestStats
@@ -44,29 +44,12 @@ _logger = logging.getLogger(__name__)
 
 SIGNAL = "dcgm"
 
-# Canonical metric → (OTLP hw.* name, extra attributes) as read by collectors.gpu.from_otlp_metrics.
-_GPU_TYPE = {"hw.type": "gpu"}
-_OTLP_NAMES: dict[GpuMetric, tuple[str, dict[str, str]]] = {
-    GpuMetric.UTILIZATION_RATIO: ("hw.gpu.utilization", {"hw.gpu.task": "general"}),
-    GpuMetric.ENCODER_UTILIZATION_RATIO: ("hw.gpu.utilization", {"hw.gpu.task": "encoder"}),
-    GpuMetric.DECODER_UTILIZATION_RATIO: ("hw.gpu.utilization", {"hw.gpu.task": "decoder"}),
-    GpuMetric.MEMORY_UTILIZATION_RATIO: ("hw.gpu.memory.utilization", {}),
-    GpuMetric.MEMORY_USED_BYTES: ("hw.gpu.memory.usage", {}),
-    GpuMetric.MEMORY_LIMIT_BYTES: ("hw.gpu.memory.limit", {}),
-    GpuMetric.POWER_WATTS: ("hw.power", _GPU_TYPE),
-    GpuMetric.ENERGY_JOULES: ("hw.energy", _GPU_TYPE),
-    GpuMetric.TEMPERATURE_CELSIUS: ("hw.temperature", _GPU_TYPE),
-    GpuMetric.ERRORS_TOTAL: ("hw.errors", _GPU_TYPE),
-    GpuMetric.CORRECTED_ERRORS_TOTAL: ("hw.errors", {**_GPU_TYPE, "error.type": "corrected"}),
-    GpuMetric.UNCORRECTED_ERRORS_TOTAL: ("hw.errors", {**_GPU_TYPE, "error.type": "uncorrected"}),
-}
-
 
 def samples_to_metric_batch(samples: Iterable[GpuSample]) -> tuple[MetricBatch, Counter[str]]:
     """Encode GPU samples as OTLP-convention metric points; returns ``(batch, problems)``.
 
     Identity: ``hw.id`` = UUID, ``hw.name`` = GPU index, ``hw.model``, ``host.name`` and
-    ``k8s.pod.name`` / ``k8s.namespace.name`` / ``k8s.container.name``; empty or absent fields
+    ``k8s.pod.name`` / ``k8s.namespace.name`` / ``k8s.container.name``, ``service.name``; empty or absent fields
     are left out. A MIG slice is named ``<gpu>/mig<instance>`` in ``hw.name`` (the key
     :class:`monitor.gpu_state.GpuLatest` uses for it), with the raw ``nvidia.mig.instance`` /
     ``nvidia.mig.profile`` kept as attributes. Metrics the conventions have no name for
@@ -94,14 +77,15 @@ def samples_to_metric_batch(samples: Iterable[GpuSample]) -> tuple[MetricBatch, 
             "k8s.pod.name": sample.pod,
             "k8s.namespace.name": sample.namespace,
             "k8s.container.name": sample.container,
+            "service.name": sample.service,
             "nvidia.mig.instance": sample.mig_instance,
             "nvidia.mig.profile": sample.mig_profile,
         }
         attrs.update({key: value for key, value in optional.items() if value})
-        known = _OTLP_NAMES.get(sample.metric)
+        known = OTLP_NAMES.get(sample.metric)
         if known is None:
             name = EXTENSION_PREFIX + sample.metric.value
-            attrs.update(_GPU_TYPE)
+            attrs["hw.type"] = "gpu"
         else:
             name, extra = known
             attrs.update(extra)

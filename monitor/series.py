@@ -116,34 +116,70 @@ class SeriesRollup:
         v = np.asarray(values, dtype=np.float64)
         if t.size == 0:
             return
-        name_values, name_of = np.unique(np.asarray(names).astype(str), return_inverse=True)
-        label_values, label_of = np.unique(np.asarray(labels).astype(str), return_inverse=True)
-        series_of = name_of * label_values.size + label_of  # one code per (name, labels)
+        # Codes by first appearance (a dict is far cheaper than sorting long label strings).
+        series: dict[tuple[str, str], int] = {}
+        codes = [
+            series.setdefault(key, len(series))
+            for key in zip(np.asarray(names).tolist(), np.asarray(labels).tolist(), strict=True)
+        ]
+        series_of = np.asarray(codes, dtype=np.int64)
+        keys_of = list(series)
         starts = np.floor(t / self.resolution) * self.resolution
         # Sorted by series, then bucket, then time (stable: equal times keep input order).
         order = np.lexsort((t, starts, series_of))
         t, v, starts, series_of = t[order], v[order], starts[order], series_of[order]
         first = np.flatnonzero(np.r_[True, (series_of[1:] != series_of[:-1]) | (starts[1:] != starts[:-1])])
         last = np.r_[first[1:], t.size] - 1
-        counts = np.diff(np.r_[first, t.size])
-        sums = np.add.reduceat(v, first)
-        mins = np.minimum.reduceat(v, first)
-        maxs = np.maximum.reduceat(v, first)
+        self._merge_groups(
+            [keys_of[code] for code in series_of[first].tolist()],
+            starts[first],
+            np.diff(np.r_[first, t.size]),
+            np.add.reduceat(v, first),
+            np.minimum.reduceat(v, first),
+            np.maximum.reduceat(v, first),
+            v[last],
+            t[last],
+        )
+
+    def add_groups(
+        self,
+        name: str,
+        labels: str,
+        starts: npt.NDArray[np.float64],
+        counts: npt.NDArray[np.int64],
+        sums: npt.NDArray[np.float64],
+        mins: npt.NDArray[np.float64],
+        maxs: npt.NDArray[np.float64],
+        lasts: npt.NDArray[np.float64],
+        last_ts: npt.NDArray[np.float64],
+    ) -> None:
+        """Add points already reduced per bucket (one row per bucket start) to one series."""
+        self._merge_groups([(name, labels)] * len(starts), starts, counts, sums, mins, maxs, lasts, last_ts)
+
+    def _merge_groups(
+        self,
+        keys: list[tuple[str, str]],
+        starts: npt.NDArray[np.float64],
+        counts: npt.NDArray[np.int64],
+        sums: npt.NDArray[np.float64],
+        mins: npt.NDArray[np.float64],
+        maxs: npt.NDArray[np.float64],
+        lasts: npt.NDArray[np.float64],
+        last_ts: npt.NDArray[np.float64],
+    ) -> None:
+        """Merge one reduced group per (series, bucket) into the open buckets, then close what is due."""
+        rows = zip(
+            keys, starts.tolist(), counts.tolist(), sums.tolist(), mins.tolist(), maxs.tolist(), lasts.tolist(),
+            last_ts.tolist(), strict=True,
+        )  # fmt: skip
         touched: set[tuple[str, str]] = set()
-        for g, i in enumerate(first.tolist()):
-            code = int(series_of[i])
-            name, attrs = str(name_values[code // label_values.size]), str(label_values[code % label_values.size])
-            key = (name, attrs)
-            j = int(last[g])
-            group = Bucket(
-                name, attrs, self.resolution, float(starts[i]), int(counts[g]), float(sums[g]),
-                float(mins[g]), float(maxs[g]), float(v[j]), float(t[j]),
-            )  # fmt: skip
+        for key, start, count, total, low, high, final, final_t in rows:
+            group = Bucket(key[0], key[1], self.resolution, start, int(count), total, low, high, final, final_t)
             buckets = self.open.setdefault(key, {})
-            previous = buckets.get(group.start)
-            buckets[group.start] = group if previous is None else merge_buckets(previous, group)
-            if group.last_t > self.watermarks.get(key, -math.inf):
-                self.watermarks[key] = group.last_t
+            previous = buckets.get(start)
+            buckets[start] = group if previous is None else merge_buckets(previous, group)
+            if final_t > self.watermarks.get(key, -math.inf):
+                self.watermarks[key] = final_t
             touched.add(key)
         for key in touched:
             self._close_before(key, self.watermarks[key])

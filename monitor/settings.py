@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from alerts.notifiers import build_notifier
 from alerts.rules import AlertsConfig
+from monitor.gpu_models import GpuModelRule
 from monitor.kpi_config import AnomalySelector, KpiSpec
 
 __all__ = ["Settings", "load_settings"]
@@ -191,6 +192,19 @@ class Settings(BaseSettings):
             if kpi.query is not None and not info.data.get("kpi_prometheus_url"):
                 raise ValueError(f"kpis[{i}] ({kpi.name!r}) has a query, so kpi_prometheus_url must be set")
         return kpis
+
+    # -- gpu --
+    gpu_models: list[GpuModelRule] = Field(
+        [],
+        description="Rules linking GPUs to models: [{model, version (optional), match: {service|pod|namespace|container|"
+        "host|uuid|gpu|model_name: regex (full match)}}]; the first matching rule wins.",
+    )
+    gpu_idle_utilization: float = Field(
+        0.05, ge=0, le=1, description="A GPU linked to a model counts as idle while its utilisation ratio is below this."
+    )
+    gpu_max_sample_gap_seconds: float = Field(
+        120.0, gt=0, description="Longer gaps between two utilisation samples of a GPU are not counted as GPU time."
+    )
 
     ingest_token: SecretStr | None = Field(None, description="Bearer token required by ingest endpoints when set.")
     admin_token: SecretStr | None = Field(

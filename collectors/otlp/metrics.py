@@ -15,7 +15,6 @@ rates and quantiles can be derived downstream (:mod:`monitor.kpi`).
 from __future__ import annotations
 
 import json
-import math
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -65,42 +64,79 @@ def _attributes(key_values: Any) -> dict[str, object]:
     return {kv.key: _attribute_value(kv.value) for kv in key_values}
 
 
+class _Labels:
+    """Canonical label JSON of data points under one resource, built once per attribute set.
+
+    Reading attributes value by value is the slow part of decoding, and points repeat a few
+    attribute sets, so the JSON is cached by the wire bytes that carry the attributes.
+    """
+
+    def __init__(self, resource: dict[str, object]) -> None:
+        self.resource = resource
+        self._by_point: dict[bytes, str] = {}
+        self._by_attributes: dict[bytes, str] = {}
+
+    def _json(self, point: Any) -> str:
+        merged = {**self.resource, **_attributes(point.attributes)}
+        return json.dumps(merged, sort_keys=True, separators=(",", ":"))
+
+    def number_point(self, point: Any, stamp: int, value: float) -> str:
+        """Labels of a ``NumberDataPoint`` whose time and value were read as ``stamp`` and ``value``.
+
+        Its key is the point serialized without its times and value (one C call rather than
+        one per attribute); they are put back, so the request is left as it was.
+        """
+        start, kind = point.start_time_unix_nano, point.WhichOneof("value")
+        point.ClearField("time_unix_nano")
+        point.ClearField("start_time_unix_nano")
+        point.ClearField("value")
+        key = point.SerializeToString()
+        point.time_unix_nano, point.start_time_unix_nano = stamp, start
+        if kind == "as_double":
+            point.as_double = value
+        elif kind == "as_int":
+            point.as_int = int(value)
+        text = self._by_point.get(key)
+        if text is None:
+            text = self._by_point[key] = self._json(point)
+        return text
+
+    def __call__(self, point: Any) -> str:
+        key = b"".join([kv.SerializeToString() for kv in point.attributes])
+        text = self._by_attributes.get(key)
+        if text is None:
+            text = self._by_attributes[key] = self._json(point)
+        return text
+
+
 def decode_metrics(request: metrics_service_pb2.ExportMetricsServiceRequest) -> MetricsDecodeResult:
     """Flatten resource → scope → metric → data point, rejecting non-finite values."""
     result = MetricsDecodeResult()
     names: list[str] = []
-    stamps: list[float] = []
+    stamps: list[int] = []
     values: list[float] = []
     attrs: list[str] = []
     codes: list[int] = []  # kind * 4 + temporality: one append per point, split with numpy at the end
     starts: list[int] = []  # start_time_unix_nano, 0 when unknown
     buckets_at: dict[int, tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]] = {}
+    problems: list[tuple[int, str, str]] = []  # (points collected before it, reason, message)
 
-    def add(name: str, point: Any, value: float, labels: dict[str, object], code: int) -> bool:
-        if not math.isfinite(value):
-            result.rejected["non_finite_value"] += 1
-            result.first_error = result.first_error or f"metric {name!r} has a non-finite value {value}"
-            return False
-        names.append(name)
-        stamps.append(point.time_unix_nano / 1e9)
-        values.append(value)
-        attrs.append(json.dumps(labels, sort_keys=True, separators=(",", ":")))
-        codes.append(code)
-        starts.append(point.start_time_unix_nano)
-        result.accepted += 1
-        return True
+    def problem(reason: str, message: str, count: int = 1) -> None:
+        result.rejected[reason] += count
+        problems.append((len(values), reason, message))
 
     for resource_metrics in request.resource_metrics:
         resource = _attributes(resource_metrics.resource.attributes)
+        labels_of = _Labels(resource)
         for scope_metrics in resource_metrics.scope_metrics:
             for metric in scope_metrics.metrics:
+                name = metric.name
                 data = metric.WhichOneof("data")
-                if not metric.name:
+                if not name:
                     # Counted per data point, like every other rejection (an empty metric carries none).
                     points = len(getattr(metric, data).data_points) if data else 0
                     if points:
-                        result.rejected["missing_metric_name"] += points
-                        result.first_error = result.first_error or "every metric needs a non-empty name"
+                        problem("missing_metric_name", "every metric needs a non-empty name", points)
                     continue
                 if data in ("gauge", "sum"):
                     kind, temporality = PointKind.GAUGE, int(Temporality.UNSPECIFIED)
@@ -109,9 +145,14 @@ def decode_metrics(request: metrics_service_pb2.ExportMetricsServiceRequest) -> 
                         temporality = _temporality(metric.sum.aggregation_temporality)
                     code = kind * 4 + temporality
                     for point in getattr(metric, data).data_points:
-                        labels = {**resource, **_attributes(point.attributes)}
-                        number = point.as_double if point.WhichOneof("value") == "as_double" else float(point.as_int)
-                        add(metric.name, point, number, labels, code)
+                        raw = point.as_int if point.WhichOneof("value") == "as_int" else point.as_double
+                        stamp = point.time_unix_nano
+                        starts.append(point.start_time_unix_nano)
+                        names.append(name)
+                        stamps.append(stamp)
+                        values.append(float(raw))
+                        codes.append(code)
+                        attrs.append(labels_of.number_point(point, stamp, raw))
                 elif data in ("histogram", "exponential_histogram", "summary"):
                     # Summaries carry no temporality: they are cumulative by definition.
                     aggregation = getattr(metric, data)
@@ -120,30 +161,50 @@ def decode_metrics(request: metrics_service_pb2.ExportMetricsServiceRequest) -> 
                     count_code = PointKind.HISTOGRAM_COUNT * 4 + temporality
                     sum_code = PointKind.HISTOGRAM_SUM * 4 + temporality
                     for point in aggregation.data_points:
-                        labels = {**resource, **_attributes(point.attributes)}
+                        labels = labels_of(point)
                         buckets = _buckets(point, data)
-                        if add(metric.name + ".count", point, float(point.count), labels, count_code) and buckets:
-                            buckets_at[len(names) - 1] = buckets
+                        if buckets is not None:
+                            buckets_at[len(names)] = buckets
                         # Histogram sums are optional (absent when negative values were
                         # recorded into a cumulative histogram); absent is not zero.
-                        if data == "summary" or point.HasField("sum"):
-                            add(metric.name + ".sum", point, float(point.sum), labels, sum_code)
+                        with_sum = data == "summary" or point.HasField("sum")
+                        pairs = ((".count", float(point.count), count_code), (".sum", float(point.sum), sum_code))
+                        for suffix, value, point_code in pairs[: 1 + with_sum]:
+                            names.append(name + suffix)
+                            stamps.append(point.time_unix_nano)
+                            values.append(value)
+                            attrs.append(labels)
+                            codes.append(point_code)
+                            starts.append(point.start_time_unix_nano)
                 else:
-                    result.rejected["missing_data_points"] += 1
-                    result.first_error = result.first_error or f"metric {metric.name!r} carries no data"
-    if names:
-        coded = np.asarray(codes, dtype=np.int64)
-        nanos = np.asarray(starts, dtype=np.int64)
+                    problem("missing_data_points", f"metric {name!r} carries no data")
+    value_column = np.asarray(values, dtype=np.float64)
+    bad = np.flatnonzero(~np.isfinite(value_column))
+    if bad.size:
+        result.rejected["non_finite_value"] += int(bad.size)
+        first = int(bad[0])
+        problems.append((first, "non_finite_value", f"metric {names[first]!r} has a non-finite value {values[first]}"))
+    if problems:
+        # The first problem in request order: a metric-level problem found when ``n`` points were
+        # collected comes after bad point ``n - 1`` and before bad point ``n``.
+        result.first_error = min(problems, key=lambda item: (item[0], item[1] == "non_finite_value"))[2]
+    keep = np.ones(value_column.size, dtype=np.bool_)
+    keep[bad] = False
+    result.accepted = int(keep.sum())
+    if result.accepted:
+        coded = np.asarray(codes, dtype=np.int64)[keep]
+        nanos = np.asarray(starts, dtype=np.int64)[keep]
+        size = len(names)
         result.batch = MetricBatch(
-            names=np.asarray(names, dtype=object),
-            timestamps=np.asarray(stamps, dtype=np.float64),
-            values=np.asarray(values, dtype=np.float64),
-            attributes=np.asarray(attrs, dtype=object),
+            names=np.asarray(names, dtype=object)[keep],
+            timestamps=np.asarray(stamps, dtype=np.float64)[keep] / 1e9,
+            values=value_column[keep],
+            attributes=np.asarray(attrs, dtype=object)[keep],
             kinds=(coded // 4).astype(np.uint8),
             temporalities=(coded % 4).astype(np.uint8),
             start_timestamps=np.where(nanos > 0, nanos / 1e9, np.nan),
-            bounds=_objects(len(names), {i: b[0] for i, b in buckets_at.items()}) if buckets_at else None,
-            bucket_counts=_objects(len(names), {i: b[1] for i, b in buckets_at.items()}) if buckets_at else None,
+            bounds=_objects(size, {i: b[0] for i, b in buckets_at.items()})[keep] if buckets_at else None,
+            bucket_counts=_objects(size, {i: b[1] for i, b in buckets_at.items()})[keep] if buckets_at else None,
         )
     return result
 

@@ -224,3 +224,40 @@ def test_undecodable_metrics_body(body: bytes, encoding: Any, reason: str) -> No
     with pytest.raises(DecodeError) as caught:
         parse_metrics_request(body, encoding)
     assert caught.value.reason == reason
+
+
+def test_repeated_attribute_sets_share_labels_and_the_request_is_left_unchanged() -> None:
+    big = 2**60 + 1  # not representable as a float: the point must get its own int back
+    points = [point(0.5, T0 + i, gpu=str(i % 2), task="general") for i in range(4)]
+    points.append(
+        metrics_pb2.NumberDataPoint(time_unix_nano=T0, start_time_unix_nano=T0 - 5, as_int=big, attributes=kvs({"gpu": "1"}))
+    )
+    export = request(gauge("hw.gpu.utilization", *points), resource={"host.name": "n1"})
+    before = export.SerializeToString()
+    batch = decode_metrics(export).batch
+    assert batch is not None
+    assert export.SerializeToString() == before
+    assert [json.loads(a) for a in batch.attributes] == [
+        {"gpu": "0", "host.name": "n1", "task": "general"},
+        {"gpu": "1", "host.name": "n1", "task": "general"},
+        {"gpu": "0", "host.name": "n1", "task": "general"},
+        {"gpu": "1", "host.name": "n1", "task": "general"},
+        {"gpu": "1", "host.name": "n1"},
+    ]
+    assert batch.timestamps.tolist()[:2] == [T0, T0 + 1]
+
+
+@pytest.mark.parametrize(
+    ("order", "first_error"),
+    [
+        ("bad_first", "metric 'a' has a non-finite value nan"),
+        ("nameless_first", "every metric needs a non-empty name"),
+    ],
+)
+def test_first_error_is_the_first_problem_in_request_order(order: str, first_error: str) -> None:
+    bad = gauge("a", point(1.0), point(math.nan))
+    nameless = gauge("", point(2.0))
+    export = request(*((bad, nameless) if order == "bad_first" else (nameless, bad)))
+    result = decode_metrics(export)
+    assert result.first_error == first_error
+    assert (result.accepted, dict(result.rejected)) == (1, {"non_finite_value": 1, "missing_metric_name": 1})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 from collections.abc import Iterator
@@ -24,7 +23,7 @@ UPPER_MIG = (FIXTURES / "dcgm_hostname_upper_mig_k8s.prom").read_text()
 def _expected_back(sample: GpuSample) -> GpuSample:
     if sample.mig_instance is None:
         return sample
-    return dataclasses.replace(sample, gpu=f"{sample.gpu}/mig{sample.mig_instance}", mig_instance=None, mig_profile=None)
+    return sample._replace(gpu=f"{sample.gpu}/mig{sample.mig_instance}", mig_instance=None, mig_profile=None)
 
 
 @pytest.mark.parametrize("text", [LOWER, UPPER_MIG], ids=["lower_k8s", "upper_mig_k8s"])

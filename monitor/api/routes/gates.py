@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field, ValidationError
 from collectors.errors import DecodeError
 from monitor.api.body import read_capped
 from monitor.api.deps import ReadAuth, RuntimeDep
-from monitor.api.routes.series import _read as read_series_parts  # the exactly-once read of GET /api/v1/series
+from monitor.api.routes.series import read_buckets  # the exactly-once read of GET /api/v1/series
 from monitor.api.runtime import Runtime
 from monitor.gate import Gate
 from monitor.series import Bucket
@@ -63,7 +63,7 @@ def _gate(runtime: Runtime) -> Gate:
 
 def _evaluate(runtime: Runtime, model: str, version: str, baseline: str | None) -> GateOut:
     def read_series(name: str, start: float, end: float) -> list[Bucket]:
-        stored, live = read_series_parts(runtime, name, start, end)
+        stored, live = read_buckets(runtime, name, start, end)
         return stored + live
 
     try:

@@ -45,7 +45,7 @@ def _matches(labels: dict[str, Any], wanted: dict[str, str]) -> bool:
     return all(key in labels and _label_text(labels[key]) == value for key, value in wanted.items())
 
 
-def _read(runtime: Runtime, name: str, start: float, end: float) -> tuple[list[Bucket], list[Bucket]]:
+def read_buckets(runtime: Runtime, name: str, start: float, end: float) -> tuple[list[Bucket], list[Bucket]]:
     """Stored and in-memory buckets overlapping [start, end), each counted exactly once."""
     resolution = runtime.settings.series_resolution_seconds
     query = select(series_points).where(
@@ -98,7 +98,7 @@ def get_series(
     start = end - _DEFAULT_RANGE_SECONDS if start is None else start
     if start >= end:
         raise HTTPException(422, f"start {start} must be before end {end}")
-    stored, live = _read(runtime, name, start, end)
+    stored, live = read_buckets(runtime, name, start, end)
     merged: dict[str, dict[float, Bucket]] = {}
     for bucket in stored + live:
         per = merged.setdefault(bucket.labels, {})
