@@ -21,6 +21,7 @@ from functools import partial
 
 import numpy as np
 import numpy.typing as npt
+from scipy import stats
 
 from monitor.correlation.align import Grid
 from monitor.correlation.events import change_points, event_study, match_events
@@ -117,6 +118,7 @@ class Scan:
     q_value: Floats
     links: npt.NDArray[np.bool_]
     orders: list[int]  # AR order per series, model-side first
+    residuals: Floats  # pre-whitened series, one column each, model-side first
 
     @property
     def tested(self) -> npt.NDArray[np.bool_]:
@@ -155,7 +157,9 @@ def scan(
         empty = np.full((len(model_series), len(kpis), lag_count), np.nan)
         none = np.zeros(empty.shape, dtype=bool)
         lags = np.arange(-cfg.max_lag, cfg.max_lag + 1, dtype=np.int64)
-        return Scan(lags, empty, np.zeros(empty.shape, dtype=np.int64), empty, empty, none, [w.order for w in whitened])
+        residuals = np.column_stack([w.residuals for w in whitened]) if whitened else np.empty((grid.size, 0))
+        orders = [w.order for w in whitened]
+        return Scan(lags, empty, np.zeros(empty.shape, dtype=np.int64), empty, empty, none, orders, residuals)
     ex = np.column_stack([w.residuals for w in whitened[: len(model_series)]])
     ey = np.column_stack([w.residuals for w in whitened[len(model_series) :]])
     blocks = []
@@ -167,7 +171,8 @@ def scan(
     p = np.concatenate([b.p_value for b in blocks])
     q = bh_q_values(p)
     links = (q < cfg.alpha) & (np.abs(r) >= cfg.min_strength)
-    return Scan(blocks[0].lags, r, np.concatenate([b.n for b in blocks]), p, q, links, [w.order for w in whitened])
+    n = np.concatenate([b.n for b in blocks])
+    return Scan(blocks[0].lags, r, n, p, q, links, [w.order for w in whitened], np.column_stack([ex, ey]))
 
 
 def correlate(
@@ -222,8 +227,50 @@ def correlate(
             )
         )  # fmt: skip
         report("gathering evidence", done, len(candidates))
+    findings = _drop_explained(findings, found, [s.key for s in model_series], [k.key for k in kpis], grid.step, cfg)
     findings.sort(key=lambda f: -f.score)
     return RunResult(findings, tested, int(np.isfinite(found.p_value).sum()))
+
+
+def _lagged_corr(a: Floats, b: Floats, lag: int) -> tuple[float, int]:
+    """Correlation of ``a[t]`` with ``b[t + lag]`` over pairwise complete cells, and their count."""
+    cc = cross_correlate(a[:, None], b[:, None], abs(lag), min_overlap=10)
+    index = int(np.flatnonzero(cc.lags == lag)[0])
+    return float(cc.r[0, 0, index]), int(cc.n[0, 0, index])
+
+
+def _drop_explained(
+    findings: list[Finding], found: Scan, model_keys: list[str], kpi_keys: list[str], step: float, cfg: EngineConfig
+) -> list[Finding]:
+    """Drop a model-leads finding that a stronger one on the same KPI explains (an observed common driver).
+
+    For metric ``a`` (lag ``d_a``) and a stronger metric ``b`` (lag ``d_b``) linked to KPI ``y``,
+    the partial correlation of the innovations of ``a`` and ``y`` given those of ``b`` is tested;
+    when it is no longer significant at ``alpha`` (Fisher z, ``n - 4``) or falls under
+    ``min_strength``, ``a`` only echoes ``b`` and is not reported.
+    """
+    columns = {key: i for i, key in enumerate(model_keys)}
+    columns.update({key: len(model_keys) + j for j, key in enumerate(kpi_keys)})
+    kept: list[Finding] = []
+    for f in sorted(findings, key=lambda f: -abs(f.strength)):
+        stronger = [g for g in kept if g.kpi == f.kpi and g.direction == "model_leads"]
+        if f.direction == "model_leads" and any(_echoes(f, g, found.residuals, columns, step, cfg) for g in stronger):
+            continue
+        kept.append(f)
+    return kept
+
+
+def _echoes(a: Finding, b: Finding, residuals: Floats, columns: dict[str, int], step: float, cfg: EngineConfig) -> bool:
+    shift = round((a.lag_seconds - b.lag_seconds) / step)
+    r_ab, n_ab = _lagged_corr(residuals[:, columns[a.metric]], residuals[:, columns[b.metric]], shift)
+    if not np.isfinite(r_ab):
+        return False
+    denominator = np.sqrt((1 - r_ab * r_ab) * (1 - b.strength * b.strength))
+    if denominator <= 1e-9:
+        return True
+    partial = float(np.clip((a.strength - r_ab * b.strength) / denominator, -0.999999, 0.999999))
+    z = np.arctanh(partial) * np.sqrt(max(min(a.n, n_ab) - 4, 1))
+    return bool(2 * stats.norm.sf(abs(z)) >= cfg.alpha or abs(partial) < cfg.min_strength)
 
 
 def _finding(
@@ -265,7 +312,11 @@ def _finding(
     effect = lagged_effect(x, y, lag, periods=cfg.periods)
     model_cps = model_points()
     matched = match_events(model_cps, kpi_points(), lag, max(cfg.event_tolerance, -(-x.size // 2000)))
-    studies = event_study(y, model_cps, lag, cfg.event_window)
+    studies = event_study(x, y, model_cps, lag, cfg.event_window)
+    moved = np.array([s.metric_change for s in studies])
+    followed = np.array([s.difference for s in studies])
+    # Least squares through the origin: large metric changes weigh most, small spurious ones little.
+    event_effect = float(moved @ followed / (moved @ moved)) if studies and moved @ moved > 0 else None
     estimate = None
     if model.flags is not None and model.flags.any():
         incident = incidents(model.flags)[-1]
@@ -284,7 +335,7 @@ def _finding(
         effect_high=effect.high,
         events_model=len(model_cps),
         events_matched=len(matched),
-        event_shift=float(np.mean([s.difference for s in studies])) if studies else None,
+        event_effect=event_effect,
         incident=estimate,
         **common,
     )

@@ -68,7 +68,11 @@ def match_events(model_points: list[int], kpi_points: list[int], lag: int, toler
 
 @dataclass(frozen=True, slots=True)
 class EventStudy:
-    """KPI means before and after ``at`` (= model change + lag), their difference and Welch's p-value."""
+    """Around one model-side change: the metric's and the KPI's (at ``+ lag``) change in mean.
+
+    ``difference`` is the KPI's after-minus-before mean, ``p_value`` Welch's test of it, and
+    ``ratio`` the KPI change per unit of metric change (NaN when the metric did not move).
+    """
 
     change: int
     at: int
@@ -76,29 +80,40 @@ class EventStudy:
     after: float
     difference: float
     p_value: float
+    metric_change: float
+    ratio: float
 
 
-def event_study(y: npt.ArrayLike, model_points: list[int], lag: int, window: int) -> list[EventStudy]:
-    """Before/after comparison of the KPI around each model-side change shifted by ``lag``.
+def _shift(values: npt.NDArray[np.float64], at: int, window: int) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    before, after = values[max(at - window, 0) : at], values[at : at + window]
+    return before[np.isfinite(before)], after[np.isfinite(after)]
 
-    Changes whose windows hold fewer than three KPI values on either side are skipped.
+
+def event_study(x: npt.ArrayLike, y: npt.ArrayLike, model_points: list[int], lag: int, window: int) -> list[EventStudy]:
+    """Before/after comparison of the KPI ``y`` around each change of the metric ``x``, shifted by ``lag``.
+
+    Changes whose windows hold fewer than three values on either side are skipped.
 
     Examples
     --------
+    >>> x = np.r_[np.zeros(45), np.ones(55)]
     >>> y = np.r_[np.full(50, 10.0), np.full(50, 8.0)] + np.tile([0.1, -0.1], 50)
-    >>> [(s.at, round(s.difference, 2), s.p_value < 1e-6) for s in event_study(y, [45], lag=5, window=20)]
-    [(50, -2.0, True)]
+    >>> [(s.at, round(s.difference, 2), s.p_value < 1e-6, round(s.ratio, 2)) for s in event_study(x, y, [45], 5, 20)]
+    [(50, -2.0, True, -2.0)]
     """
+    xv = np.asarray(x, dtype=np.float64)
     yv = np.asarray(y, dtype=np.float64)
     studies: list[EventStudy] = []
     for point in model_points:
         at = point + lag
-        before = yv[max(at - window, 0) : at]
-        after = yv[at : at + window]
-        before, after = before[np.isfinite(before)], after[np.isfinite(after)]
-        if before.size < 3 or after.size < 3:
+        before, after = _shift(yv, at, window)
+        metric_before, metric_after = _shift(xv, point, window)
+        if min(before.size, after.size, metric_before.size, metric_after.size) < 3:
             continue
         test = stats.ttest_ind(after, before, equal_var=False)
         p = float(test.pvalue) if np.isfinite(test.pvalue) else 1.0
-        studies.append(EventStudy(point, at, float(before.mean()), float(after.mean()), float(after.mean() - before.mean()), p))
+        difference = float(after.mean() - before.mean())
+        moved = float(metric_after.mean() - metric_before.mean())
+        ratio = difference / moved if moved != 0 else float("nan")
+        studies.append(EventStudy(point, at, float(before.mean()), float(after.mean()), difference, p, moved, ratio))
     return studies

@@ -57,7 +57,9 @@ class Finding:
     ``strength`` is the signed correlation of the pre-whitened series at ``lag_seconds``
     (positive: the KPI rises with the metric). ``effect`` is KPI units per metric unit.
     ``evidence`` counts the independent lines that agree: lagged correlation (always), the
-    Granger test and matched change points.
+    Granger test and matched change points. ``event_effect`` is the event study's KPI change
+    per unit of metric change across the metric's change points (least squares through the
+    origin, so the largest changes weigh most).
     """
 
     metric: str
@@ -81,7 +83,7 @@ class Finding:
     effect_high: float | None = None
     events_model: int = 0
     events_matched: int = 0
-    event_shift: float | None = None
+    event_effect: float | None = None
     incident: IncidentEstimate | None = None
     unit: KpiUnit = field(default_factory=KpiUnit)
     alpha: float = 0.05

@@ -1,14 +1,18 @@
 """How much the KPI moves per unit of the model metric, and what a drift incident cost.
 
 The effect is the slope of an ordinary least-squares regression of the KPI at ``t + lag`` on
-the model metric at ``t`` (with intercept, linear trend and seasonal terms). Both series are autocorrelated, so
-the usual standard error is too small; the Newey-West (HAC) estimator with Bartlett weights
-gives one that stays valid under autocorrelation and heteroscedasticity [1]_.
+the model metric at ``t`` (with intercept, linear trend and seasonal terms). Both series are
+autocorrelated, so the usual standard error is too small; the Newey-West (HAC) estimator with
+Bartlett weights gives one that stays valid under autocorrelation and heteroscedasticity [1]_.
 
 References
 ----------
 .. [1] W. K. Newey, K. D. West, "A simple, positive semi-definite, heteroskedasticity and
    autocorrelation consistent covariance matrix", Econometrica 55(3), 1987.
+.. [2] E. Lazarus, D. J. Lewis, J. H. Stock, M. W. Watson, "HAR inference: recommendations for
+   practice", Journal of Business & Economic Statistics 36(4), 2018.
+.. [3] N. M. Kiefer, T. J. Vogelsang, "A new asymptotic theory for heteroskedasticity-
+   autocorrelation robust tests", Econometric Theory 21(6), 2005.
 """
 
 from __future__ import annotations
@@ -55,6 +59,11 @@ def _hac_covariance(design: Floats, residuals: Floats, present: npt.NDArray[np.b
     return covariance
 
 
+def _fixed_b_factor(b: float) -> float:
+    """How much wider than the normal one the fixed-b critical value is (Bartlett kernel, 95% two-sided)."""
+    return (1.9600 + 2.9694 * b + 0.4160 * b**2 - 0.5324 * b**3) / 1.9600
+
+
 def lagged_effect(
     x: npt.ArrayLike,
     y: npt.ArrayLike,
@@ -76,8 +85,11 @@ def lagged_effect(
     level : float, default 0.95
         Confidence level of the interval. Larger: wider.
     bandwidth : int, optional
-        HAC truncation lag; default ``floor(4 (n / 100) ** (2 / 9))`` (Newey and West's rule).
-        Larger: more robust to long memory, noisier standard error.
+        HAC truncation lag; default ``ceil(1.3 sqrt(n))``, the choice Lazarus, Lewis, Stock and
+        Watson recommend [2]_ (Newey and West's classic ``4 (n / 100) ** (2 / 9)`` gives intervals
+        that cover too rarely when both series are persistent). Larger: more robust to long
+        memory, noisier standard error. The critical value is widened for the bandwidth with
+        Kiefer and Vogelsang's fixed-b approximation for the Bartlett kernel [3]_.
     trend : bool, default True
         Include a linear trend, so a shared trend is not read as an effect.
     periods : sequence of float, default ()
@@ -111,9 +123,9 @@ def lagged_effect(
     design = np.where(present[:, None], design, 0.0)
     coef = ols(design[present], target[present])[0]
     residuals = np.where(present, np.nan_to_num(target) - design @ coef, 0.0)
-    band = int(4 * (n / 100.0) ** (2.0 / 9.0)) if bandwidth is None else bandwidth
+    band = math.ceil(1.3 * math.sqrt(n)) if bandwidth is None else bandwidth
     se = math.sqrt(max(float(_hac_covariance(design, residuals, present, band)[1, 1]), 0.0))
-    half = float(stats.t.ppf(0.5 + level / 2, n - k)) * se
+    half = float(stats.t.ppf(0.5 + level / 2, n - k)) * _fixed_b_factor(band / n) * se
     slope = float(coef[1])
     return Effect(slope, slope - half, slope + half, se, n, lag, level)
 
