@@ -9,6 +9,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from collectors.gpu import GpuMetric
+from monitor.correlation.service import CorrelationScheduler
 from monitor.gpu_state import COUNTERS
 from monitor.ingest_log import IngestLog
 from monitor.pipeline import Pipeline
@@ -22,11 +23,41 @@ _GPU_LABELS = ["host", "gpu", "uuid", "model_name"]
 class DriftlineCollector(Collector):
     """Builds fresh ``driftline_*`` metric families from the pipeline and ingest state."""
 
-    def __init__(self, pipeline: Pipeline, stats: IngestStats, log: IngestLog, *, gpu_stale_seconds: float = 300.0) -> None:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        stats: IngestStats,
+        log: IngestLog,
+        *,
+        gpu_stale_seconds: float = 300.0,
+        correlation: CorrelationScheduler | None = None,
+    ) -> None:
         self.pipeline = pipeline
         self.stats = stats
         self.log = log
         self.gpu_stale_seconds = gpu_stale_seconds
+        self.correlation = correlation
+
+    def _correlation_families(self) -> Iterator[Metric]:
+        """``driftline_correlation{metric,kpi}``: signed strength of each active model-leads finding."""
+        if self.correlation is None:
+            return
+        strength = GaugeMetricFamily(
+            "driftline_correlation",
+            "Signed strength (pre-whitened correlation at the finding's lag) of an active model metric -> KPI finding.",
+            labels=["metric", "kpi"],
+        )
+        for finding in self.correlation.active():
+            if finding.direction == "model_leads":
+                strength.add_metric([finding.metric, finding.kpi], finding.strength)
+        yield strength
+        yield CounterMetricFamily("driftline_correlation_runs", "Correlation runs completed.", value=self.correlation.runs)
+        yield CounterMetricFamily("driftline_correlation_errors", "Correlation runs that failed.", value=self.correlation.errors)
+        yield GaugeMetricFamily(
+            "driftline_correlation_run_duration_seconds",
+            "Duration of the latest correlation run.",
+            value=self.correlation.last_run_seconds,
+        )
 
     def _gpu_families(self) -> Iterator[Metric]:
         """``driftline_gpu_<metric>`` per GPU (or MIG slice), labels host, gpu, uuid, model_name."""
@@ -77,6 +108,7 @@ class DriftlineCollector(Collector):
         yield predictions
 
         yield from self._gpu_families()
+        yield from self._correlation_families()
 
         late = CounterMetricFamily(
             "driftline_pipeline_late_events", "Events that arrived after their window had closed.", labels=["model", "version"]

@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from monitor.api.routes import events, health, models, otlp, series
+from monitor.api.routes import correlations, events, health, models, otlp, series
 from monitor.api.runtime import Runtime
 from monitor.settings import Settings
 
@@ -35,4 +35,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(models.router)
     app.include_router(series.router)
     app.include_router(health.router)
+    app.include_router(correlations.router)
     return app

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine, select
 
+from monitor.correlation.service import CorrelationScheduler
 from monitor.ingest_log import IngestLog
 from monitor.kinds import KindRegistry
 from monitor.metrics import DriftlineCollector
@@ -35,6 +36,7 @@ class Runtime:
     stats: IngestStats
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
     scraper: DcgmScraper | None = None
+    correlation: CorrelationScheduler | None = None
 
     @staticmethod
     def build(settings: Settings) -> Runtime:
@@ -45,7 +47,12 @@ class Runtime:
         stats = IngestStats()
         pipeline = Pipeline(engine, log, reference_store, kinds, settings)
         runtime = Runtime(settings, engine, log, pipeline, reference_store, kinds, stats)
-        runtime.registry.register(DriftlineCollector(pipeline, stats, log, gpu_stale_seconds=settings.gpu_stale_seconds))
+        runtime.correlation = CorrelationScheduler(engine, settings)
+        runtime.registry.register(
+            DriftlineCollector(
+                pipeline, stats, log, gpu_stale_seconds=settings.gpu_stale_seconds, correlation=runtime.correlation
+            )
+        )
         if settings.dcgm_targets:
             runtime.scraper = DcgmScraper(
                 settings.dcgm_targets,
@@ -64,8 +71,12 @@ class Runtime:
         self.pipeline.start()
         if self.scraper is not None:
             self.scraper.start()
+        if self.correlation is not None:
+            self.correlation.start()
 
     def stop(self) -> None:
+        if self.correlation is not None:
+            self.correlation.stop()
         if self.scraper is not None:
             self.scraper.stop()
         self.log.stop()

@@ -99,14 +99,13 @@ def spread_intervals(grid: Grid, starts: npt.ArrayLike, ends: npt.ArrayLike, val
     first = np.clip(np.ceil((s - grid.start) / grid.step), 0, grid.size).astype(np.int64)
     stop = np.clip(np.ceil((e - grid.start) / grid.step), 0, grid.size).astype(np.int64)
     keep = (stop > first) & np.isfinite(v)
-    total = np.zeros(grid.size + 1)
-    count = np.zeros(grid.size + 1)
-    # Difference arrays: +v at each interval's first cell, -v after its last; cumsum spreads them.
-    np.add.at(total, first[keep], v[keep])
-    np.add.at(total, stop[keep], -v[keep])
-    np.add.at(count, first[keep], 1.0)
-    np.add.at(count, stop[keep], -1.0)
-    total, count = np.cumsum(total)[:-1], np.round(np.cumsum(count)[:-1])
+    first, lengths, v = first[keep], (stop - first)[keep], v[keep]
+    # Every (interval, cell) pair, without a Python loop: interval i repeated over its cells.
+    owner = np.repeat(np.arange(v.size), lengths)
+    offsets = np.arange(owner.size) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    cells = first[owner] + offsets
+    total = np.bincount(cells, weights=v[owner], minlength=grid.size)
+    count = np.bincount(cells, minlength=grid.size)
     out = np.full(grid.size, np.nan)
     covered = count > 0
     out[covered] = total[covered] / count[covered]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
-from typing import Literal
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -102,6 +102,18 @@ class Finding:
     @property
     def sentence(self) -> str:
         return sentence(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: nested dataclasses as objects, non-finite numbers as None, plus sentence and score."""
+        return {**_json_safe(asdict(self)), "evidence": self.evidence, "score": self.score, "sentence": self.sentence}
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _number(value: float) -> str:

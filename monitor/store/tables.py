@@ -18,6 +18,7 @@ from sqlalchemy import (
 
 __all__ = [
     "checkpoints",
+    "correlation_findings",
     "drift_results",
     "features",
     "ingest_log",
@@ -132,4 +133,43 @@ series_points = Table(
     Column("last_t", Float, nullable=False),
     Index("ix_series_points_range", "name", "resolution", "bucket_start"),
     Index("ix_series_points_age", "bucket_start"),
+)
+
+# -- correlate --
+# One row per (model-side series, KPI): the latest evidence of a link, see monitor.correlation.
+correlation_findings = Table(
+    "correlation_findings",
+    metadata,
+    Column("metric", String(400), primary_key=True),
+    Column("kpi", String(160), primary_key=True),
+    Column("model", String(128), nullable=True),
+    Column("version", String(128), nullable=True),
+    Column("metric_label", String(400), nullable=False),
+    Column("direction", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("lag_seconds", Float, nullable=False),
+    Column("strength", Float, nullable=False),
+    Column("p_value", Float, nullable=False),
+    Column("q_value", Float, nullable=False),
+    Column("n", Integer, nullable=False),
+    Column("granger_p", Float, nullable=True),
+    Column("reverse_p", Float, nullable=True),
+    Column("reverse_warning", Boolean, nullable=False),
+    Column("effect", Float, nullable=True),
+    Column("effect_low", Float, nullable=True),
+    Column("effect_high", Float, nullable=True),
+    Column("events_model", Integer, nullable=False),
+    Column("events_matched", Integer, nullable=False),
+    Column("event_effect", Float, nullable=True),
+    Column("evidence", Integer, nullable=False),
+    Column("score", Float, nullable=False),
+    Column("evidence_start", Float, nullable=False),
+    Column("evidence_end", Float, nullable=False),
+    Column("incident", Text, nullable=True),
+    Column("unit", Text, nullable=False),
+    Column("sentence", Text, nullable=False),
+    Column("first_seen", Float, nullable=False),
+    Column("last_confirmed", Float, nullable=False),
+    Column("expired_at", Float, nullable=True),
+    Index("ix_correlation_findings_rank", "status", "score"),
 )
