@@ -15,16 +15,16 @@ Floats = npt.NDArray[np.float64]
 
 def ols(design: Floats, target: Floats) -> tuple[Floats, float]:
     """Coefficients and residual sum of squares of ``target ~ design``."""
-    scale = np.sqrt((design * design).sum(axis=0))
+    gram = design.T @ design
+    scale = np.sqrt(np.diag(gram)).copy()
     scale[scale == 0] = 1.0
-    d = design / scale
-    gram, cross = d.T @ d, d.T @ target
+    scaled, cross = gram / np.outer(scale, scale), (design.T @ target) / scale
     try:
-        coef = np.linalg.solve(gram, cross)
+        coef = np.linalg.solve(scaled, cross) / scale
     except np.linalg.LinAlgError:
-        coef = np.linalg.pinv(gram) @ cross
-    residual = target - d @ coef
-    return coef / scale, float(residual @ residual)
+        coef = np.linalg.pinv(scaled) @ cross / scale
+    residual = target - design @ coef
+    return coef, float(residual @ residual)
 
 
 def gram_inverse(design: Floats) -> Floats:

@@ -265,16 +265,37 @@ def cross_correlate(
     r = np.full(shape, np.nan)
     n = np.zeros(shape, dtype=np.int64)
     rows = x.shape[0]
+    # Pre-whitened series miss only their first few cells (the AR lags); past the last gap of
+    # any column every pair is complete, and one product per lag is enough (no mask products).
+    gaps = np.flatnonzero(~(mx.all(axis=1) & my.all(axis=1)))
+    complete_from = int(gaps[-1]) + 1 if gaps.size else 0
+    dense = complete_from + max_lag < rows // 2
+    if dense:  # running sums: any slice's sum and sum of squares in O(1) per column
+        head = complete_from
+        cum = {
+            name: np.vstack([np.zeros((1, v.shape[1])), np.cumsum(v[head:], axis=0)])
+            for name, v in (("x", x), ("xx", x * x), ("y", y), ("yy", y * y))
+        }
     for i, lag in enumerate(lags.tolist()):
-        sa = slice(0, rows - lag) if lag >= 0 else slice(-lag, rows)
-        sb = slice(lag, rows) if lag >= 0 else slice(0, rows + lag)
-        xa, ma, yb, mb = xz[sa], fx[sa], yz[sb], fy[sb]
-        count = ma.T @ mb
-        sum_a, sum_b = xa.T @ mb, ma.T @ yb
+        if dense:
+            sa = slice(head, rows - lag) if lag >= 0 else slice(head - lag, rows)
+            sb = slice(head + lag, rows) if lag >= 0 else slice(head, rows + lag)
+            xa, yb = x[sa], y[sb]
+            a0, a1, b0, b1 = sa.start - head, sa.stop - head, sb.start - head, sb.stop - head
+            count = np.full((x.shape[1], y.shape[1]), float(a1 - a0))
+            sum_a, sq_a = (cum["x"][a1] - cum["x"][a0])[:, None], (cum["xx"][a1] - cum["xx"][a0])[:, None]
+            sum_b, sq_b = (cum["y"][b1] - cum["y"][b0])[None, :], (cum["yy"][b1] - cum["yy"][b0])[None, :]
+        else:
+            sa = slice(0, rows - lag) if lag >= 0 else slice(-lag, rows)
+            sb = slice(lag, rows) if lag >= 0 else slice(0, rows + lag)
+            xa, ma, yb, mb = xz[sa], fx[sa], yz[sb], fy[sb]
+            count = ma.T @ mb
+            sum_a, sum_b = xa.T @ mb, ma.T @ yb
+            sq_a, sq_b = (xa * xa).T @ mb, ma.T @ (yb * yb)
         with np.errstate(invalid="ignore", divide="ignore"):
             cov = xa.T @ yb - sum_a * sum_b / count
-            var_a = (xa * xa).T @ mb - sum_a * sum_a / count
-            var_b = ma.T @ (yb * yb) - sum_b * sum_b / count
+            var_a = sq_a - sum_a * sum_a / count
+            var_b = sq_b - sum_b * sum_b / count
             corr = cov / np.sqrt(var_a * var_b)
         enough = (count >= max(min_overlap, 4)) & (var_a > 0) & (var_b > 0)
         r[:, :, i] = np.where(enough, np.clip(corr, -1.0, 1.0), np.nan)

@@ -60,6 +60,22 @@ def test_gaps_stay_gaps_and_correlations_use_pairwise_complete_cells() -> None:
     assert np.isnan(sparse.r).all()  # below the minimum evidence window: not tested at all
 
 
+def test_complete_series_take_the_running_sum_path_with_the_same_result() -> None:
+    rng = np.random.default_rng(12)
+    a, b = rng.normal(size=(300, 3)), rng.normal(size=(300, 2))
+    a[:4, 1] = np.nan  # leading gaps only, as pre-whitening leaves them: the fast path
+    dense = cross_correlate(a, b, max_lag=5)
+    masked_a = a.copy()
+    masked_a[150, 0] = np.nan  # one gap in the middle forces the masked path
+    masked = cross_correlate(masked_a, b, max_lag=5)
+    for lag_index, lag in enumerate(dense.lags.tolist()):
+        rows = slice(4, 300 - lag) if lag >= 0 else slice(4 - lag, 300)
+        shifted = slice(4 + lag, 300) if lag >= 0 else slice(4, 300 + lag)
+        assert dense.r[2, 1, lag_index] == pytest.approx(np.corrcoef(a[rows, 2], b[shifted, 1])[0, 1], rel=1e-10)
+    # At lags >= 0 column 1 pairs the same cells on both paths (the fast one skips the first 4 of every column).
+    assert dense.r[1, :, 5:] == pytest.approx(masked.r[1, :, 5:], rel=1e-10)
+
+
 def test_prewhitening_removes_persistence_trend_season_and_unit_roots() -> None:
     rng = np.random.default_rng(9)
     n = 1008
