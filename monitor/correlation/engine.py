@@ -10,7 +10,9 @@ Steps (each a pure function in its own module):
    lag decides the direction; then supporting evidence: Granger F-tests both ways
    (:mod:`~monitor.correlation.granger`), matched change points and an event study
    (:mod:`~monitor.correlation.events`), and the effect with a Newey-West interval plus the
-   latest incident's estimated cost (:mod:`~monitor.correlation.impact`).
+   latest incident's estimated cost (:mod:`~monitor.correlation.impact`);
+5. a finding that a stronger one on the same KPI explains (their partial correlation is no
+   longer significant) is dropped: an observed common driver.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ References
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -104,6 +105,12 @@ def deterministic_terms(size: int, *, trend: bool = True, periods: Sequence[floa
     >>> [deterministic_terms(n, periods=[100]).shape for n in (10, 150, 300)]
     [(10, 2), (150, 2), (300, 8)]
     """
+    return _terms(size, trend, tuple(float(p) for p in periods), harmonics)
+
+
+@functools.lru_cache(maxsize=16)
+def _terms(size: int, trend: bool, periods: tuple[float, ...], harmonics: int) -> Floats:
+    """Cached: every series of a run shares one grid, and sines of a month of minutes are not free."""
     t = np.arange(size, dtype=np.float64)
     columns = [np.ones(size)] + ([np.linspace(-1.0, 1.0, size)] if trend else [])
     for period in periods:
@@ -112,7 +119,9 @@ def deterministic_terms(size: int, *, trend: bool = True, periods: Sequence[floa
         for h in range(1, min(harmonics, int(period // 2)) + 1):
             angle = 2 * np.pi * h * t / period
             columns.extend([np.sin(angle), np.cos(angle)])
-    return np.column_stack(columns)
+    terms = np.column_stack(columns)
+    terms.flags.writeable = False  # shared between callers
+    return terms
 
 
 def prewhiten(
