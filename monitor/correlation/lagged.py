@@ -29,8 +29,6 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
-from monitor.correlation._ols import gram_inverse, ols
-
 __all__ = [
     "CrossCorrelation",
     "Whitened",
@@ -72,18 +70,58 @@ def looks_integrated(x: npt.ArrayLike, order: int = 4, *, periods: Sequence[floa
     (True, False)
     """
     y = np.asarray(x, dtype=np.float64)
-    delta = np.r_[np.nan, np.diff(y)]
-    design = np.column_stack([deterministic_terms(y.size, periods=periods), np.r_[np.nan, y[:-1]], _lag_matrix(delta, order)])
-    rows = np.isfinite(delta) & np.isfinite(design).all(axis=1)
-    n, k = int(rows.sum()), design.shape[1]
-    if n <= k + 10:
+    return _unit_root(_normal_equations(y, deterministic_terms(y.size, periods=periods), order + 1), order + 1)
+
+
+@dataclass(frozen=True, slots=True)
+class _Normal:
+    """Normal equations of ``y_t`` on ``[terms, y_{t-1}, ..., y_{t-order}]`` over the complete rows."""
+
+    design: Floats
+    base: int
+    gram: Floats
+    cross: Floats
+    total: float
+    n: int
+
+
+def _normal_equations(y: Floats, terms: Floats, order: int) -> _Normal:
+    design = np.column_stack([terms, _lag_matrix(y, order)])
+    usable = np.isfinite(y) & np.isfinite(design).all(axis=1)
+    if usable[order:].all():  # no gaps: a view, no copy of a month of rows
+        d, target = design[order:], y[order:]
+    else:
+        d, target = design[usable], y[usable]
+    return _Normal(design, terms.shape[1], d.T @ d, d.T @ target, float(target @ target), int(target.size))
+
+
+def _solve(normal: _Normal, k: int) -> tuple[Floats, Floats, float]:
+    """Coefficients, ``(X'X)^-1`` and residual sum of squares of the first ``k`` regressors."""
+    gram = normal.gram[:k, :k]
+    scale = np.sqrt(np.diag(gram)).copy()
+    scale[scale == 0] = 1.0
+    inverse = np.linalg.pinv(gram / np.outer(scale, scale)) / np.outer(scale, scale)  # scaled for conditioning
+    coef = inverse @ normal.cross[:k]
+    return coef, inverse, max(normal.total - float(coef @ normal.cross[:k]), 0.0)
+
+
+def _unit_root(levels: _Normal, lags: int) -> bool:
+    """ADF from a levels AR(``lags``): the t statistic of (sum of AR coefficients - 1) is ADF's.
+
+    ``dy_t = c + (rho - 1) y_{t-1} + sum_i psi_i dy_{t-i}`` is a reparametrisation of the levels
+    regression on ``y_{t-1..t-lags}`` with ``rho`` the sum of its coefficients, so one set of
+    normal equations serves both the unit-root test and the order selection.
+    """
+    k = levels.base + lags
+    if levels.n <= k + 10:
         return False
-    d, target = design[rows], delta[rows]
-    coef, rss = ols(d, target)
-    sigma2 = rss / (n - k)
-    column = k - order - 1  # the lagged level
-    se = np.sqrt(sigma2 * gram_inverse(d)[column, column])
-    return bool(coef[column] / se > _DF_CRITICAL) if se > 0 else False
+    coef, inverse, rss = _solve(levels, k)
+    pick = np.zeros(k)
+    pick[levels.base :] = 1.0
+    variance = rss / (levels.n - k) * float(pick @ inverse @ pick)
+    if not variance > 0:
+        return False
+    return bool((float(coef[levels.base :].sum()) - 1.0) / np.sqrt(variance) > _DF_CRITICAL)
 
 
 def _lag_matrix(x: Floats, order: int) -> Floats:
@@ -135,8 +173,9 @@ def prewhiten(
 ) -> Whitened:
     """Residuals of the best autoregression of order ``0..max_order`` (by BIC), standardised.
 
-    Rows where the value or any of its lags is missing get NaN residuals; the order is chosen on
-    the rows complete up to ``max_order`` lags and then refit on every row complete for it.
+    Rows where the value or any of its lags is missing get NaN residuals. The order is chosen,
+    and fitted, on the rows complete up to ``max_order`` lags; the same normal equations give
+    the unit-root test that decides on differencing.
 
     Parameters
     ----------
@@ -169,31 +208,27 @@ def prewhiten(
     y = np.asarray(x, dtype=np.float64)
     if max_order < 0:
         raise ValueError(f"max_order must be >= 0; got {max_order}")
-    differenced = looks_integrated(y, periods=periods) if difference is None else difference
+    terms = deterministic_terms(y.size, trend=trend, periods=periods, harmonics=harmonics)
+    adf_lags = 5  # ADF with 4 lagged differences
+    fit = _normal_equations(y, terms, max(max_order, adf_lags))
+    differenced = _unit_root(fit, adf_lags) if difference is None else difference
     if differenced:
         y = np.r_[np.nan, np.diff(y)]
-    terms = deterministic_terms(y.size, trend=trend, periods=periods, harmonics=harmonics)
-    design = np.column_stack([terms, _lag_matrix(y, max_order)])
-    base = terms.shape[1]
-    usable = np.isfinite(y) & np.isfinite(design).all(axis=1)
-    n = int(usable.sum())
-    if n < base + max_order + 10:
+        fit = _normal_equations(y, terms, max_order)
+    base = fit.base
+    if fit.n < base + max_order + 10:
         return Whitened(np.full(y.size, np.nan), 0, differenced)
-    d, target = design[usable], y[usable]
-    gram, cross, total = d.T @ d, d.T @ target, float(target @ target)
-    best, best_bic = 0, np.inf
+    best, best_bic, best_coef = 0, np.inf, np.zeros(0)
     for order in range(max_order + 1):
         k = base + order
-        coef = np.linalg.pinv(gram[:k, :k]) @ cross[:k]
-        rss = max(total - float(coef @ cross[:k]), 1e-300)
-        bic = n * np.log(rss / n) + k * np.log(n)
+        coef, _, rss = _solve(fit, k)
+        bic = fit.n * np.log(max(rss, 1e-300) / fit.n) + k * np.log(fit.n)
         if bic < best_bic:
-            best, best_bic = order, bic
-    k = base + best
-    rows = np.isfinite(y) & np.isfinite(design[:, :k]).all(axis=1)
-    coef = ols(design[rows, :k], y[rows])[0]
+            best, best_bic, best_coef = order, bic, coef
+    columns = fit.design[:, : base + best]
+    rows = np.isfinite(y) & np.isfinite(columns).all(axis=1)
     residuals = np.full(y.size, np.nan)
-    residuals[rows] = y[rows] - design[rows, :k] @ coef
+    residuals[rows] = y[rows] - columns[rows] @ best_coef
     spread = float(np.nanstd(residuals))
     if not spread > 0:  # a constant or perfectly predictable series carries no information
         return Whitened(np.full(y.size, np.nan), best, differenced)

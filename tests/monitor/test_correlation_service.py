@@ -263,3 +263,10 @@ def test_bad_arguments_exit_2_with_a_one_line_reason(args: list[str], message: s
     assert result.returncode == 2
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) <= 2
+
+
+def test_help_names_every_option() -> None:
+    result = driftline("correlate", "--help")
+    assert result.returncode == 0
+    for option in ("--since", "--until", "--db", "--api", "--series", "--json", "--quiet"):
+        assert option in result.stdout
