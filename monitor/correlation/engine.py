@@ -30,7 +30,7 @@ from monitor.correlation.events import change_points, event_study, match_events
 from monitor.correlation.findings import Finding, IncidentEstimate, bh_q_values
 from monitor.correlation.granger import granger_test
 from monitor.correlation.impact import KpiUnit, incident_impact, incidents, lagged_effect
-from monitor.correlation.lagged import cross_correlate, prewhiten
+from monitor.correlation.lagged import autocorrelations, cross_correlate, prewhiten
 
 __all__ = ["EngineConfig", "RunResult", "Scan", "Series", "correlate", "scan"]
 
@@ -166,8 +166,10 @@ def scan(
     ey = np.column_stack([w.residuals for w in whitened[len(model_series) :]])
     blocks = []
     chunks = range(0, len(model_series), _CHUNK)
+    acf_x, acf_y = autocorrelations(ex, 10), autocorrelations(ey, 10)
     for done, start in enumerate(chunks, start=1):
-        blocks.append(cross_correlate(ex[:, start : start + _CHUNK], ey, cfg.max_lag, min_overlap=cfg.min_overlap))
+        part = slice(start, start + _CHUNK)
+        blocks.append(cross_correlate(ex[:, part], ey, cfg.max_lag, min_overlap=cfg.min_overlap, acf_a=acf_x[part], acf_b=acf_y))
         report("cross-correlating", done, len(chunks))
     r = np.concatenate([b.r for b in blocks])
     p = np.concatenate([b.p_value for b in blocks])

@@ -246,7 +246,11 @@ class CrossCorrelation:
 
 
 def autocorrelations(x: npt.ArrayLike, max_lag: int) -> Floats:
-    """Lag-1..``max_lag`` autocorrelation of every column (pairwise complete; 0 where undefined).
+    """Lag-1..``max_lag`` autocorrelation of every column (0 where undefined).
+
+    Each column is centred on its overall mean; a lag uses the pairs where both cells are
+    present. Meant for variance corrections, where this standard estimator's small bias for
+    short series does not matter.
 
     Examples
     --------
@@ -257,22 +261,30 @@ def autocorrelations(x: npt.ArrayLike, max_lag: int) -> Floats:
     v = np.asarray(x, dtype=np.float64)
     if v.ndim == 1:
         v = v[:, None]
+    present = np.isfinite(v)
+    with np.errstate(invalid="ignore"):
+        z = np.where(present, v - np.nanmean(np.where(present, v, np.nan), axis=0), 0.0)
+    squares, mask = z * z, present.astype(np.float64)
     out = np.zeros((v.shape[1], max_lag))
     for lag in range(1, min(max_lag, v.shape[0] - 2) + 1):
-        head, tail = v[:-lag], v[lag:]
-        both = np.isfinite(head) & np.isfinite(tail)
-        count = both.sum(axis=0)
-        h, t = np.where(both, head, 0.0), np.where(both, tail, 0.0)
+        products = np.einsum("ij,ij->j", z[:-lag], z[lag:])  # absent cells are 0: only complete pairs add
+        head = np.einsum("ij,ij->j", squares[:-lag], mask[lag:])
+        tail = np.einsum("ij,ij->j", mask[:-lag], squares[lag:])
         with np.errstate(invalid="ignore", divide="ignore"):
-            mh, mt = h.sum(axis=0) / count, t.sum(axis=0) / count
-            hc, tc = np.where(both, h - mh, 0.0), np.where(both, t - mt, 0.0)
-            rho = (hc * tc).sum(axis=0) / np.sqrt((hc * hc).sum(axis=0) * (tc * tc).sum(axis=0))
+            rho = products / np.sqrt(head * tail)
         out[:, lag - 1] = np.where(np.isfinite(rho), rho, 0.0)
     return out
 
 
 def cross_correlate(
-    a: npt.ArrayLike, b: npt.ArrayLike, max_lag: int, *, min_overlap: int = 30, bartlett_lags: int = 10
+    a: npt.ArrayLike,
+    b: npt.ArrayLike,
+    max_lag: int,
+    *,
+    min_overlap: int = 30,
+    bartlett_lags: int = 10,
+    acf_a: Floats | None = None,
+    acf_b: Floats | None = None,
 ) -> CrossCorrelation:
     """Pearson correlation of every column of ``a`` with every column of ``b`` at lags ``-max_lag..max_lag``.
 
@@ -283,7 +295,8 @@ def cross_correlate(
     too small. Whatever autocorrelation the whitening left is still accounted for: the
     variance of ``r`` is inflated by Bartlett's factor ``1 + 2 sum_j rho_a(j) rho_b(j)`` over
     ``j = 1..bartlett_lags`` (never below 1), i.e. the sample size is replaced by an effective
-    one [2]_. All pairs are computed at once: a few matrix products per lag.
+    one [2]_ (``acf_a`` / ``acf_b``: the columns' :func:`autocorrelations`, when already known).
+    All pairs are computed at once: a few matrix products per lag.
 
     Examples
     --------
@@ -344,7 +357,9 @@ def cross_correlate(
         enough = (count >= max(min_overlap, 4)) & (var_a > 0) & (var_b > 0)
         r[:, :, i] = np.where(enough, np.clip(corr, -1.0, 1.0), np.nan)
         n[:, :, i] = np.rint(count).astype(np.int64)
-    inflation = np.maximum(1.0 + 2.0 * autocorrelations(x, bartlett_lags) @ autocorrelations(y, bartlett_lags).T, 1.0)
+    rho_a = autocorrelations(x, bartlett_lags) if acf_a is None else acf_a
+    rho_b = autocorrelations(y, bartlett_lags) if acf_b is None else acf_b
+    inflation = np.maximum(1.0 + 2.0 * rho_a @ rho_b.T, 1.0)
     with np.errstate(invalid="ignore", divide="ignore"):
         z = np.arctanh(np.clip(r, -0.999999, 0.999999)) * np.sqrt(np.maximum(n - 3, 1) / inflation[:, :, None])
     p_value = 2.0 * stats.norm.sf(np.abs(z))
