@@ -229,8 +229,8 @@ def prewhiten(
     rows = np.isfinite(y) & np.isfinite(columns).all(axis=1)
     residuals = np.full(y.size, np.nan)
     residuals[rows] = y[rows] - columns[rows] @ best_coef
-    spread = float(np.nanstd(residuals))
-    if not spread > 0:  # a constant or perfectly predictable series carries no information
+    spread, scale = float(np.nanstd(residuals)), float(np.std(y[rows]))
+    if not (scale > 0 and spread > 1e-9 * scale):  # constant or perfectly predictable: no information
         return Whitened(np.full(y.size, np.nan), best, differenced)
     return Whitened((residuals - np.nanmean(residuals)) / spread, best, differenced)
 
@@ -262,8 +262,10 @@ def autocorrelations(x: npt.ArrayLike, max_lag: int) -> Floats:
     if v.ndim == 1:
         v = v[:, None]
     present = np.isfinite(v)
-    with np.errstate(invalid="ignore"):
-        z = np.where(present, v - np.nanmean(np.where(present, v, np.nan), axis=0), 0.0)
+    filled = np.where(present, v, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = filled.sum(axis=0) / present.sum(axis=0)
+    z = np.where(present, filled - mean, 0.0)
     squares, mask = z * z, present.astype(np.float64)
     out = np.zeros((v.shape[1], max_lag))
     for lag in range(1, min(max_lag, v.shape[0] - 2) + 1):

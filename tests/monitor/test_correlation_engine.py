@@ -126,3 +126,15 @@ def test_step_change_gives_matched_events_and_an_incident_estimate() -> None:
     assert incident.value == pytest.approx(incident.kpi_change * 200 * 10 * 0.02)
     assert "lower for 1 d 9 h" in f.sentence
     assert "orders" in f.sentence
+
+
+def test_constant_empty_and_short_series_are_skipped_without_error() -> None:
+    rng = np.random.default_rng(41)
+    pair = scenarios.linked_pair(rng, N, lag=4, effect=1.0)
+    model = [Series("constant", np.full(N, 3.0)), Series("empty", np.full(N, np.nan)), Series("x", pair.x)]
+    kpis = [Series("y", pair.y), Series("kpi_empty", np.full(N, np.nan))]
+    result = correlate(GRID, model, kpis, CONFIG)
+    assert [(f.metric, f.kpi) for f in result.findings] == [("x", "y")]
+    assert result.tested == {("x", "y")}
+    short = make_grid(0.0, 20 * STEP, STEP)  # fewer cells than the lag window
+    assert correlate(short, [Series("x", pair.x[:20])], [Series("y", pair.y[:20])], CONFIG).findings == []
