@@ -270,3 +270,18 @@ def test_help_names_every_option() -> None:
     assert result.returncode == 0
     for option in ("--since", "--until", "--db", "--api", "--series", "--json", "--quiet"):
         assert option in result.stdout
+
+
+def test_off_switch_stops_the_schedule_but_not_runs_on_demand(sqlite_url: str) -> None:
+    settings = settings_for(sqlite_url, port=0, correlation_interval_seconds=0.2, admin_token="s3cret")
+    with ServerThread(settings) as server:
+        time.sleep(1.0)  # five intervals: a running schedule would have run by now
+        assert scrape(server.url)["driftline_correlation_runs_total{}"] == 0
+        url = f"{server.url}/api/v1/correlations/run"
+        assert httpx.post(url, timeout=30).status_code == 401
+        run = httpx.post(url, params={"since": 0, "until": 3600}, headers={"Authorization": "Bearer s3cret"}, timeout=30)
+        assert run.json() == {"tests": 0, "pairs_tested": 0, "findings": 0}
+        assert scrape(server.url)["driftline_correlation_runs_total{}"] == 1
+        backwards = httpx.post(url, params={"since": 10, "until": 5}, headers={"Authorization": "Bearer s3cret"}, timeout=30)
+        assert backwards.status_code == 422
+        assert "since" in backwards.text
