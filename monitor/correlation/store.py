@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from sqlalchemy import Connection, delete, func, select, update
 
 from monitor.correlation.align import Grid, make_grid, spread_intervals, to_grid
@@ -96,8 +97,9 @@ def series_inputs(
 ) -> tuple[list[Series], list[Series]]:
     """Rolled-up points (one per bucket) to grid series: (model-side, KPIs).
 
-    KPIs are the series called ``driftline.kpi``, keyed by their ``kpi`` label; every other
-    series is model-side, keyed by :func:`labels_key`.
+    KPIs are the series called ``driftline.kpi``, keyed by their ``kpi`` label (series of one
+    KPI from several sources are pooled: a cell holds the mean of all their points); every
+    other series is model-side, keyed by :func:`labels_key`.
     """
     name_arr = np.asarray(list(names), dtype=object)
     label_arr = np.asarray(list(labels), dtype=object)
@@ -109,16 +111,17 @@ def series_inputs(
     keys = np.char.add(np.char.add(name_arr.astype(str), "\x1f"), label_arr.astype(str))
     unique, index = np.unique(keys, return_inverse=True)
     order = np.argsort(index, kind="stable")
+    kpi_rows: dict[str, list[npt.NDArray[np.intp]]] = {}
     bounds = np.r_[0, np.cumsum(np.bincount(index, minlength=unique.size))]
     for g, key in enumerate(unique.tolist()):
         rows = order[bounds[g] : bounds[g + 1]]
         name, _, raw = str(key).partition("\x1f")
         attrs = json.loads(raw) if raw else {}
-        values = to_grid(grid, t[rows], v[rows], w[rows])
         if name == KPI_SERIES:
             if "kpi" in attrs:
-                kpis.append(Series(_text(attrs["kpi"]), values, _text(attrs["kpi"])))
+                kpi_rows.setdefault(_text(attrs["kpi"]), []).append(rows)
             continue
+        values = to_grid(grid, t[rows], v[rows], w[rows])
         model, version = attrs.get("model"), attrs.get("version")
         model_side.append(
             Series(
@@ -129,6 +132,9 @@ def series_inputs(
                 None if version is None else _text(version),
             )
         )
+    for kpi, parts in sorted(kpi_rows.items()):
+        rows = np.concatenate(parts)
+        kpis.append(Series(kpi, to_grid(grid, t[rows], v[rows], w[rows]), kpi))
     return model_side, kpis
 
 

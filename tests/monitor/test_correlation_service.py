@@ -15,8 +15,9 @@ import pytest
 from sqlalchemy import Engine, insert
 
 from monitor.correlation import scenarios
+from monitor.correlation.align import make_grid
 from monitor.correlation.service import run_correlation
-from monitor.correlation.store import list_findings, load_inputs
+from monitor.correlation.store import list_findings, load_inputs, series_inputs
 from monitor.series import Bucket, write_buckets
 from monitor.settings import Settings
 from monitor.store import make_engine, migrate
@@ -134,6 +135,23 @@ def test_drift_results_become_a_series_over_their_windows_with_incident_flags(sq
     assert np.isnan(series.values[20:]).all()  # after the last window: a gap, not the last value carried on
     assert series.flags is not None
     assert series.flags.tolist() == [False] * 5 + [True] * 10 + [False] * 10
+
+
+def test_kpi_series_from_several_sources_are_pooled_and_others_keyed_by_all_labels() -> None:
+    grid = make_grid(0.0, 180.0, 60.0)
+    model_side, kpis = series_inputs(
+        grid,
+        ["driftline.kpi", "driftline.kpi", "driftline.kpi", "hw.power"],
+        ['{"host":"a","kpi":"conversion"}', '{"host":"b","kpi":"conversion"}', '{"host":"a"}', '{"hw.id":"GPU-1"}'],
+        [0.0, 10.0, 70.0, 130.0],
+        [2.0, 4.0, 9.0, 300.0],
+        [1.0, 3.0, 1.0, 1.0],
+    )
+    (conversion,) = kpis  # the point without a kpi label is no KPI
+    assert conversion.key == "conversion"
+    assert conversion.values[0] == pytest.approx(3.5)  # (2 x 1 + 4 x 3) / 4: weighted by the points behind each
+    assert np.isnan(conversion.values[1:]).all()
+    assert [(s.key, s.label, s.values[2]) for s in model_side] == [("hw.power{hw.id=GPU-1}", "hw.power (hw.id=GPU-1)", 300.0)]
 
 
 def export_gauges(url: str, series: dict[tuple[str, str], np.ndarray], start: float) -> None:

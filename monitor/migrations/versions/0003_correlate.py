@@ -16,11 +16,11 @@ down_revision = "0002"
 def upgrade() -> None:
     op.create_table(
         "correlation_findings",
-        sa.Column("metric", sa.String(400), primary_key=True),
-        sa.Column("kpi", sa.String(160), primary_key=True),
+        sa.Column("metric", sa.Text, primary_key=True),
+        sa.Column("kpi", sa.Text, primary_key=True),
         sa.Column("model", sa.String(128), nullable=True),
         sa.Column("version", sa.String(128), nullable=True),
-        sa.Column("metric_label", sa.String(400), nullable=False),
+        sa.Column("metric_label", sa.Text, nullable=False),
         sa.Column("direction", sa.String(16), nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("lag_seconds", sa.Float, nullable=False),
