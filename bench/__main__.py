@@ -24,6 +24,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "nab": ("bench.nab", "anomaly scoring on the NAB dev subset beside the published detectors"),
     "tcpd": ("bench.tcpd", "online change-point detection on TCPD beside TCPDBench's published defaults"),
     "drift_tests": ("bench.drift_tests", "window drift tests vs Evidently's data-drift report and scipy, 10k-1M rows"),
+    "correlation": ("bench.correlation", "correlation engine: 200 metrics x 20 KPIs x 121 lags over 30 days; scenario precision"),
 }
 
 

@@ -131,6 +131,28 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--speed", type=_positive, default=240.0, help="simulated seconds per real second during the history")
     demo.add_argument("--rate", type=_positive, default=60.0, help="predictions per real second")
     demo.add_argument("--duration", type=_positive, default=None, help="stop after this many seconds")
+
+    # -- correlate --
+    correlate = commands.add_parser(
+        "correlate",
+        help="relate model metrics to business KPIs (lag, significance, impact) and print the ranked findings",
+        description=(
+            "Runs the correlation engine over [--since, --until): with --db (default: the configured database) "
+            "on everything stored there, and stores the findings as the server's scheduled run does; with --api "
+            "on the series the server serves (KPIs and model metrics; drift history is not served) without "
+            "storing anything. Times: a duration before now (7d, 12h, 90m), unix seconds or ISO 8601 (UTC)."
+        ),
+    )
+    correlate.add_argument("--since", required=True, help="start: 7d, 12h, 90m, unix seconds or ISO 8601")
+    correlate.add_argument("--until", help="end (default: now), same forms as --since")
+    source = correlate.add_mutually_exclusive_group()
+    source.add_argument("--db", dest="db_url", help="database URL (default: the configured one)")
+    source.add_argument("--api", help="server URL: read series over GET /api/v1/series instead of the database")
+    correlate.add_argument("--series", action="append", help="with --api: model-side series names to read (repeatable)")
+    correlate.add_argument("--token", default=os.environ.get("DRIFTLINE_READ_TOKEN"), help="with --api: read bearer token")
+    correlate.add_argument("--config", type=Path, help="YAML settings file (the correlation_* options)")
+    correlate.add_argument("--json", action="store_true", help="print the findings as one JSON object")
+    correlate.add_argument("--quiet", action="store_true", help="no progress bars on stderr")
     return parser
 
 
@@ -152,6 +174,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _kpi_import(args)
     if args.command == "eval":
         return _eval_tcpd(args) if args.eval_command == "tcpd" else _eval_nab(args)
+    if args.command == "correlate":
+        return _correlate(args)
     return 2
 
 
@@ -500,4 +524,101 @@ def _eval_tcpd(args: argparse.Namespace) -> int:
         print(f"driftline eval tcpd: error: {error}", file=sys.stderr)
         return 2
     print(report.to_json() if args.json else report.format_table())
+    return 0
+
+
+# -- correlate --
+class _StageBars:
+    """One tqdm bar per stage of a long run, each closed when the next begins."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.bar: Any = None
+        self.stage = ""
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        from tqdm import tqdm
+
+        if stage != self.stage:
+            self.close()
+            self.stage = stage
+            self.bar = tqdm(total=total, desc=stage, file=sys.stderr, disable=self.quiet, mininterval=0.2)
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def _correlate(args: argparse.Namespace) -> int:
+    import json
+
+    from pydantic import ValidationError
+
+    def fail(reason: str) -> int:
+        print(f"driftline correlate: {reason}", file=sys.stderr)
+        return 2
+
+    now = time.time()
+    try:
+        from monitor.correlation.remote import parse_when
+
+        since = parse_when(args.since, now)
+        until = now if args.until is None else parse_when(args.until, now)
+    except ValueError as exc:
+        return fail(f"--since/--until: {exc}")
+    if since >= until:
+        return fail(f"--since ({since:.0f}) must be before --until ({until:.0f})")
+    try:
+        from monitor.settings import load_settings
+
+        settings = load_settings(args.config, db_url=args.db_url)
+    except (ValueError, ValidationError) as exc:
+        return fail(f"invalid settings: {' '.join(str(exc).split())}")
+
+    from monitor.correlation.engine import correlate
+    from monitor.correlation.service import engine_config, run_correlation
+
+    bars = _StageBars(args.quiet)
+    try:
+        if args.api:
+            import httpx
+
+            from monitor.correlation.remote import DEFAULT_SERIES, fetch_inputs
+
+            try:
+                inputs = fetch_inputs(
+                    args.api.rstrip("/"), since, until, step=settings.correlation_step_seconds,
+                    names=args.series or DEFAULT_SERIES, token=args.token, progress=bars,
+                )  # fmt: skip
+            except (httpx.HTTPError, ValueError) as exc:
+                bars.close()
+                print(f"driftline correlate: cannot read series from {args.api}: {exc}", file=sys.stderr)
+                return 1
+            result = correlate(inputs.grid, inputs.model_series, inputs.kpis, engine_config(settings), progress=bars)
+        else:
+            from sqlalchemy.exc import SQLAlchemyError
+
+            from monitor.store import make_engine, migrate
+
+            engine = make_engine(settings.db_url)
+            try:
+                migrate(engine)
+                result = run_correlation(engine, settings, since, until, now=now, progress=bars)
+            except SQLAlchemyError as exc:
+                bars.close()
+                print(f"driftline correlate: database error: {' '.join(str(exc).split())[:300]}", file=sys.stderr)
+                return 1
+            finally:
+                engine.dispose()
+    finally:
+        bars.close()
+    if args.json:
+        findings = [f.to_dict() for f in result.findings]
+        print(json.dumps({"tests": result.tests, "pairs_tested": len(result.tested), "findings": findings}))
+        return 0
+    print(f"{len(result.findings)} finding(s) from {result.tests} tests over {len(result.tested)} pair(s)", file=sys.stderr)
+    for rank, finding in enumerate(result.findings, start=1):
+        print(f"{rank}. {finding.sentence}")
     return 0

@@ -10,6 +10,7 @@ from prometheus_client.registry import Collector
 
 from collectors.gpu import GpuMetric
 from monitor.alerting import Alerting
+from monitor.correlation.service import CorrelationScheduler
 from monitor.gpu_models import ALL_VERSIONS
 from monitor.gpu_state import COUNTERS
 from monitor.ingest_log import IngestLog
@@ -33,12 +34,14 @@ class DriftlineCollector(Collector):
         *,
         gpu_stale_seconds: float = 300.0,
         alerting: Alerting | None = None,
+        correlation: CorrelationScheduler | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.stats = stats
         self.log = log
         self.gpu_stale_seconds = gpu_stale_seconds
         self.alerting = alerting
+        self.correlation = correlation
 
     def _alert_families(self) -> Iterator[Metric]:
         """Firing alerts per rule and severity, and the outbox's depth and dead letters."""
@@ -59,6 +62,27 @@ class DriftlineCollector(Collector):
         )
         yield CounterMetricFamily(
             "driftline_alerts_evaluation_errors", "Alert evaluations that failed.", value=self.alerting.errors
+        )
+
+    def _correlation_families(self) -> Iterator[Metric]:
+        """``driftline_correlation{metric,kpi}``: signed strength of each active model-leads finding."""
+        if self.correlation is None:
+            return
+        strength = GaugeMetricFamily(
+            "driftline_correlation",
+            "Signed strength (pre-whitened correlation at the finding's lag) of an active model metric -> KPI finding.",
+            labels=["metric", "kpi"],
+        )
+        for finding in self.correlation.active():
+            if finding.direction == "model_leads":
+                strength.add_metric([finding.metric, finding.kpi], finding.strength)
+        yield strength
+        yield CounterMetricFamily("driftline_correlation_runs", "Correlation runs completed.", value=self.correlation.runs)
+        yield CounterMetricFamily("driftline_correlation_errors", "Correlation runs that failed.", value=self.correlation.errors)
+        yield GaugeMetricFamily(
+            "driftline_correlation_run_duration_seconds",
+            "Duration of the latest correlation run.",
+            value=self.correlation.last_run_seconds,
         )
 
     def _gpu_families(self) -> Iterator[Metric]:
@@ -210,6 +234,7 @@ class DriftlineCollector(Collector):
         yield from self._kpi_families()
 
         yield from self._model_gpu_families()
+        yield from self._correlation_families()
 
         late = CounterMetricFamily(
             "driftline_pipeline_late_events", "Events that arrived after their window had closed.", labels=["model", "version"]

@@ -23,7 +23,23 @@ from monitor.kpi_config import AnomalySelector, KpiSpec
 
 __all__ = ["Settings", "load_settings"]
 
+from pydantic import BaseModel, ConfigDict
+
+__all__ = ["KpiUnitSetting", "Settings", "load_settings"]
+
 ENV_PREFIX = "DRIFTLINE_"
+
+
+class KpiUnitSetting(BaseModel):
+    """How one KPI is spoken of in correlation findings."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    unit: str = Field("", max_length=40, description="Unit of the KPI's value, e.g. points, EUR/min.")
+    value_per_unit_minute: float | None = Field(
+        None, gt=0, description="What one unit of the KPI sustained for one minute is worth, in value_name."
+    )
+    value_name: str = Field("", max_length=40, description="What the value counts, e.g. orders.")
 
 
 class Settings(BaseSettings):
@@ -204,6 +220,41 @@ class Settings(BaseSettings):
     )
     gpu_max_sample_gap_seconds: float = Field(
         120.0, gt=0, description="Longer gaps between two utilisation samples of a GPU are not counted as GPU time."
+    )
+
+    # -- correlate --
+    correlation_enabled: bool = Field(
+        True, description="Run the correlation engine (model metrics against KPIs) on a schedule inside the server."
+    )
+    correlation_interval_seconds: float = Field(900.0, gt=0, description="How often the scheduled correlation run starts.")
+    correlation_lookback_seconds: float = Field(
+        7 * 86400.0, gt=0, description="History each scheduled correlation run looks at, ending now."
+    )
+    correlation_step_seconds: float = Field(60.0, gt=0, description="Grid the series are aligned to before correlating.")
+    correlation_max_lag_seconds: float = Field(
+        3600.0, ge=0, description="Largest lag tested between a model metric and a KPI, in both directions."
+    )
+    correlation_alpha: float = Field(
+        0.05, gt=0, lt=1, description="False discovery rate (Benjamini-Hochberg) across all pairs and lags."
+    )
+    correlation_min_strength: float = Field(
+        0.1, ge=0, lt=1, description="Smallest |correlation| of the pre-whitened series reported as a link."
+    )
+    correlation_min_evidence_seconds: float = Field(
+        6 * 3600.0, gt=0, description="A pair needs this much time with both series present before it is tested."
+    )
+    correlation_expire_seconds: float = Field(
+        86400.0, gt=0, description="A finding expires when no run has confirmed it for this long."
+    )
+    correlation_seasons_seconds: list[float] = Field(
+        [86400.0, 604800.0], description="Seasons removed before testing (used when the history spans two of them)."
+    )
+    correlation_kpi_units: dict[str, KpiUnitSetting] = Field(
+        {},
+        description=(
+            'Per KPI: {"unit": "points", "value_per_unit_minute": 1.14, "value_name": "orders"}; '
+            "the value turns a KPI change over an incident into a count."
+        ),
     )
 
     ingest_token: SecretStr | None = Field(None, description="Bearer token required by ingest endpoints when set.")

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from monitor.api.routes import alerts, events, gates, hardware, health, models, otlp, quality, series
+from monitor.api.routes import alerts, correlations, events, gates, hardware, health, models, otlp, quality, series
 from monitor.api.runtime import Runtime
 from monitor.api.security import SecurityHeaders
 from monitor.settings import Settings
@@ -49,4 +49,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(gates.router)
     app.include_router(alerts.router)
+    app.include_router(correlations.router)
     return app

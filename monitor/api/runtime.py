@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine, select
 
 from monitor.alerting import Alerting
+from monitor.correlation.service import CorrelationScheduler
 from monitor.gate import Gate, attach_gate
 from monitor.ingest_log import IngestLog
 from monitor.kinds import KindRegistry
@@ -43,6 +44,7 @@ class Runtime:
     gate: Gate | None = None
     alerting: Alerting | None = None
     kpi_puller: KpiPuller | None = None
+    correlation: CorrelationScheduler | None = None
 
     @staticmethod
     def build(settings: Settings) -> Runtime:
@@ -61,9 +63,17 @@ class Runtime:
             )
         )
         runtime = Runtime(settings, engine, log, pipeline, reference_store, kinds, stats, guard)
+        runtime.correlation = CorrelationScheduler(engine, settings)
         runtime.alerting = Alerting.build(settings, engine, runtime.registry)
         runtime.registry.register(
-            DriftlineCollector(pipeline, stats, log, gpu_stale_seconds=settings.gpu_stale_seconds, alerting=runtime.alerting)
+            DriftlineCollector(
+                pipeline,
+                stats,
+                log,
+                gpu_stale_seconds=settings.gpu_stale_seconds,
+                alerting=runtime.alerting,
+                correlation=runtime.correlation,
+            )
         )
         runtime.gate = attach_gate(settings, pipeline, runtime.registry)
         if settings.dcgm_targets:
@@ -94,10 +104,14 @@ class Runtime:
             self.alerting.start()
         if self.kpi_puller is not None:
             self.kpi_puller.start()
+        if self.correlation is not None:
+            self.correlation.start()
 
     def stop(self) -> None:
         if self.alerting is not None:
             self.alerting.stop()
+        if self.correlation is not None:
+            self.correlation.stop()
         if self.scraper is not None:
             self.scraper.stop()
         if self.kpi_puller is not None:
