@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from monitor.api.routes import events, health, models, otlp, series
+from monitor.api.routes import events, features, health, models, otlp, series
 from monitor.api.runtime import Runtime
 from monitor.settings import Settings
 
@@ -33,6 +33,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(otlp.router)
     app.include_router(events.router)
     app.include_router(models.router)
+    app.include_router(features.router)
     app.include_router(series.router)
     app.include_router(health.router)
     return app
