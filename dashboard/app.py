@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard.pages import alerts, business, drift, overview, performance
+from dashboard.views import alerts, business, drift, overview, performance
 
 st.set_page_config(page_title="Driftline", page_icon=":material/monitoring:", layout="wide")
 st.navigation(

@@ -12,13 +12,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
+import pandas as pd
 import streamlit as st
 
 from dashboard.client import DEFAULT_API, ApiError, DriftlineClient, ModelVersion, NotAvailable
 
-__all__ = ["RANGES", "View", "api_url", "client", "controls", "fmt_time", "not_available", "run_body"]
+__all__ = ["RANGES", "View", "api_url", "client", "coloured_table", "controls", "fmt_time", "not_available", "run_body"]
 
 #: Time-range choices: label -> seconds back from now.
 RANGES: dict[str, int] = {"1h": 3600, "6h": 6 * 3600, "24h": 24 * 3600, "7d": 7 * 86400, "30d": 30 * 86400}
@@ -47,6 +49,28 @@ def fmt_time(t: float | None) -> str:
     ('1970-01-01 00:00', '—')
     """
     return "—" if t is None else datetime.fromtimestamp(t, tz=UTC).strftime("%Y-%m-%d %H:%M")
+
+
+#: Cell colours by word (white text on a saturated fill reads on light and dark themes alike).
+BADGE_COLOURS = {
+    "drift": "#c0392b",
+    "firing": "#c0392b",
+    "ok": "#1e8449",
+    "resolved": "#1e8449",
+    "no reference": "#b9770e",
+    "waiting": "#5d6d7e",
+}
+
+
+def _badge(value: object) -> str:
+    colour = BADGE_COLOURS.get(str(value))
+    return f"background-color: {colour}; color: #ffffff; font-weight: 600" if colour else ""
+
+
+def coloured_table(rows: list[dict[str, Any]], badge_column: str, *, key: str, **options: Any) -> None:
+    """``st.dataframe`` of ``rows`` with ``badge_column`` colour-coded (drift red, ok green …)."""
+    styled = pd.DataFrame(rows).style.map(_badge, subset=[badge_column]) if rows else pd.DataFrame(rows)
+    st.dataframe(styled, hide_index=True, width="stretch", key=key, **options)
 
 
 def not_available(what: str, error: ApiError) -> None:

@@ -14,15 +14,7 @@ import httpx
 
 from dashboard.client import Alert, ApiError, DriftlineClient, Finding, ModelVersion, Series
 
-__all__ = ["STATUS_BADGES", "HealthRow", "health_rows", "trend"]
-
-#: Status -> badge; colour plus a word, so it reads in light and dark themes and without colour.
-STATUS_BADGES = {
-    "drift": "🔴 drift",
-    "ok": "🟢 ok",
-    "waiting": "⚪ waiting",
-    "no_reference": "🟠 no reference",
-}
+__all__ = ["HealthRow", "health_rows", "trend"]
 
 
 def trend(series: Sequence[Series]) -> tuple[float, float] | None:
@@ -118,7 +110,7 @@ def health_rows(client: DriftlineClient, models: Sequence[ModelVersion], start: 
             HealthRow(
                 model=mv.model,
                 version=mv.version,
-                status=STATUS_BADGES.get(mv.status, mv.status),
+                status=mv.status.replace("_", " "),
                 drifting=f"{mv.features_drifting} / {mv.features_tested}",
                 drift_share=mv.features_drifting / mv.features_tested if mv.features_tested else 0.0,
                 quality=_quality_cell(client, mv, start, end),

@@ -356,6 +356,7 @@ def dashboard_command(api: str, port: int, host: str = "127.0.0.1") -> tuple[lis
         "--server.headless", "true",
         "--browser.gatherUsageStats", "false",
         "--server.fileWatcherType", "none",
+        "--client.toolbarMode", "viewer",
     ]  # fmt: skip
     return command, env
 

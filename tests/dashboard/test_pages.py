@@ -7,9 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from seed import ACCURACY, KPI, KPI_VALUE, MODEL, P95_SECONDS, seed
+from seed import ACCURACY, KPI, KPI_VALUE, MODEL, P95_SECONDS, T0, seed
 from streamlit.testing.v1 import AppTest
 
+from dashboard.common import fmt_time
 from monitor.settings import Settings
 from support import ServerThread
 
@@ -19,7 +20,7 @@ PAGES = ["overview", "drift", "performance", "business", "alerts"]
 def render(name: str) -> None:
     import importlib
 
-    importlib.import_module(f"dashboard.pages.{name}").page()
+    importlib.import_module(f"dashboard.views.{name}").page()
 
 
 @pytest.fixture(scope="module")
@@ -58,23 +59,25 @@ def test_overview_rows_show_drift_latency_and_quality(seeded: str) -> None:
     frame = app.dataframe[0].value
     assert list(frame["version"]) == ["v2", "v1"]  # the drifting version first
     v2 = frame.iloc[0]
-    assert v2["status"] == "🔴 drift"
+    assert v2["status"] == "drift"
     assert v2["drifting / tested"] == "1 / 2"
     assert v2["latency p95 (ms)"] == pytest.approx(P95_SECONDS * 1000)
     assert v2["quality trend"] == f"accuracy {ACCURACY:.3g} →"
     assert v2["details"] == f"drift?model={MODEL}&version=v2"
-    assert frame.iloc[1]["status"] == "🟢 ok"
+    assert frame.iloc[1]["status"] == "ok"
     metrics = {m.label: m.value for m in app.metric}
     assert metrics["Model versions"] == "2"
     assert metrics["Drifting"] == "1"
     assert app.query_params["model"] == MODEL
+    [banner] = app.error
+    assert banner.value == f"**{MODEL} v2** is drifting on `income` (1 of 2 features) since {fmt_time(T0)} UTC."
 
 
 def test_drift_page_ranks_features_and_plots_the_selected_one(seeded: str) -> None:
     app = run_page("drift", seeded, model=MODEL, version="v2")
     frame = app.dataframe[0].value
     assert list(frame["feature"]) == ["income", "plan"]
-    assert list(frame["verdict"]) == ["🔴 drift", "🟢 ok"]
+    assert list(frame["verdict"]) == ["drift", "ok"]
     metrics = {m.label: m.value for m in app.metric}
     assert metrics["Features drifting"] == "1 / 2"
     assert "income drifting since (UTC)" in metrics

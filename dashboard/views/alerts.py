@@ -10,7 +10,7 @@ import streamlit as st
 
 from dashboard.charts import ALARM, EVENT_COLOURS
 from dashboard.client import Action, Alert, ApiError
-from dashboard.common import View, client, controls, fmt_time, not_available, run_body
+from dashboard.common import View, client, coloured_table, controls, fmt_time, not_available, run_body
 
 __all__ = ["page"]
 
@@ -92,11 +92,11 @@ def _body(view: View) -> None:
     else:
         st.info(f"No alerts or actions in the last {view.range_label}.", icon=":material/notifications_off:")
     if alerts:
-        st.dataframe(
+        coloured_table(
             [
                 {
                     "alert": a.alertname,
-                    "state": ("🔴 " if a.state == "firing" else "🟢 ") + a.state,
+                    "state": a.state,
                     "severity": a.severity,
                     "summary": a.summary,
                     "labels": ", ".join(f"{k}={v}" for k, v in sorted(a.labels.items())),
@@ -105,8 +105,7 @@ def _body(view: View) -> None:
                 }
                 for a in sorted(alerts, key=lambda a: (a.state != "firing", -a.starts_at))
             ],
-            hide_index=True,
-            width="stretch",
+            "state",
             key="alerts",
         )
     _silence_form(view, alerts)

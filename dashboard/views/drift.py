@@ -7,7 +7,7 @@ import streamlit as st
 
 from dashboard.charts import distribution_figure, drift_score_figure
 from dashboard.client import ApiError, DriftResult
-from dashboard.common import View, client, controls, fmt_time, not_available, run_body
+from dashboard.common import View, client, coloured_table, controls, fmt_time, not_available, run_body
 from dashboard.events import drift_onset
 
 __all__ = ["page"]
@@ -24,11 +24,11 @@ def _check_now(model: str, version: str) -> None:
 
 
 def _feature_table(results: list[DriftResult]) -> None:
-    st.dataframe(
+    coloured_table(
         [
             {
                 "feature": r.feature,
-                "verdict": "🔴 drift" if r.drift_detected else "🟢 ok",
+                "verdict": "drift" if r.drift_detected else "ok",
                 "test": r.test,
                 "statistic": r.statistic,
                 "p-value": r.p_value,
@@ -39,8 +39,7 @@ def _feature_table(results: list[DriftResult]) -> None:
             }
             for r in results
         ],
-        hide_index=True,
-        width="stretch",
+        "verdict",
         key="features",
         column_config={
             "statistic": st.column_config.NumberColumn(format="%.4f"),

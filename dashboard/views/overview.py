@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
+import httpx
 import streamlit as st
 
-from dashboard.common import View, client, controls, run_body
+from dashboard.client import ApiError
+from dashboard.common import View, client, coloured_table, controls, fmt_time, run_body
+from dashboard.events import drift_onset
 from dashboard.health import health_rows
 
 __all__ = ["page"]
+
+
+def _drift_sentence(view: View, model: str, version: str) -> str:
+    """E.g. "credit v2 is drifting on income, age (2 of 9 features) since 2026-11-30 07:10 UTC"."""
+    try:
+        results = client().drift(model, version)
+        features = sorted((r for r in results if r.drift_detected), key=lambda r: -r.effect_size)
+        onset = (
+            drift_onset(client().drift_history(model, version, start=view.start, end=view.end, feature=features[0].feature))
+            if features
+            else None
+        )
+    except (ApiError, httpx.HTTPError):
+        return f"**{model} {version}** is drifting."
+    names = ", ".join(f"`{r.feature}`" for r in features[:5]) + (" …" if len(features) > 5 else "")
+    since = f" since {fmt_time(onset)} UTC" if onset is not None else ""
+    return f"**{model} {version}** is drifting on {names} ({len(features)} of {len(results)} features){since}."
 
 
 def _body(view: View) -> None:
@@ -24,10 +44,9 @@ def _body(view: View) -> None:
     left.metric("Model versions", len(rows))
     middle.metric("Drifting", len(drifting))
     right.metric("Alerts firing", sum(r.alerts_firing or 0 for r in rows))
-    if drifting:
-        worst = drifting[0]
-        st.error(f"**{worst.model} {worst.version}** is drifting on {worst.drifting} features.", icon=":material/warning:")
-    st.dataframe(
+    for worst in drifting[:3]:
+        st.error(_drift_sentence(view, worst.model, worst.version), icon=":material/warning:")
+    coloured_table(
         [
             {
                 "model": r.model,
@@ -45,8 +64,7 @@ def _body(view: View) -> None:
             }
             for r in rows
         ],
-        hide_index=True,
-        width="stretch",
+        "status",
         key="health",
         column_config={
             "drift share": st.column_config.ProgressColumn("drift share", format="percent", min_value=0.0, max_value=1.0),
