@@ -127,18 +127,24 @@ def series_figure(
     rollback, alert).
     """
     figure = go.Figure()
+    lows = []
     for one in series:
         name = str(one.labels.get(label_key, "")) if label_key else ""
-        figure.add_trace(go.Scatter(x=_times(one.t), y=list(getattr(one, value)), mode="lines", name=name or title))
+        values = list(getattr(one, value))
+        if values:
+            lows.append(min(values))
+        figure.add_trace(go.Scatter(x=_times(one.t), y=values, mode="lines", name=name or title))
+    # each event: a dotted line across the chart, and a marker at the data's floor for its legend entry and hover text
+    floor = min(lows) if lows else 0.0
     for t, kind, text in events:
         figure.add_vline(x=t * 1000.0, line_dash="dot", line_color=EVENT_COLOURS.get(kind, ALARM))
         figure.add_trace(
             go.Scatter(
                 x=[datetime.fromtimestamp(t, tz=UTC)],
-                y=[None],
+                y=[floor],
                 mode="markers",
                 name=text,
-                marker={"color": EVENT_COLOURS.get(kind, ALARM), "symbol": "line-ns-open"},
+                marker={"color": EVENT_COLOURS.get(kind, ALARM), "symbol": "triangle-up", "size": 10},
                 hovertext=text,
                 showlegend=True,
             )

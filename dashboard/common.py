@@ -95,8 +95,11 @@ class View:
 
 
 def _param(name: str, choices: list[str], default: str | None) -> str | None:
-    value = st.query_params.get(name)
-    return value if value in choices else default
+    """The URL's choice for ``name``, else this session's last one (navigation drops the query), else ``default``."""
+    for value in (st.query_params.get(name), st.session_state.get(f"chosen_{name}")):
+        if value in choices:
+            return str(value)
+    return default
 
 
 def controls(title: str) -> View | None:
@@ -138,6 +141,7 @@ def controls(title: str) -> View | None:
     if model is not None and version is not None:
         wanted_params.update(model=model, version=version)
     for key, value in wanted_params.items():
+        st.session_state[f"chosen_{key}"] = value
         if st.query_params.get(key) != value:
             st.query_params[key] = value
     end = time.time()

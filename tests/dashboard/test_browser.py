@@ -72,6 +72,7 @@ def _keep(shot: Path) -> None:
     """``make screenshots`` sets DRIFTLINE_SCREENSHOT_DIR to refresh the images in docs/img/."""
     target = os.environ.get("DRIFTLINE_SCREENSHOT_DIR")
     if target:
+        Path(target).mkdir(parents=True, exist_ok=True)
         shutil.copy(shot, Path(target) / shot.name)
 
 
@@ -82,8 +83,8 @@ def test_page_renders_its_charts_without_errors(dashboard: str, browser: Browser
     assert browser.count('[data-testid="stException"]') == 0
     assert browser.count(selector) >= minimum
     assert "Page not found" not in browser.evaluate("document.body.innerText")
-    name = path.split("?", 1)[0] or "overview"
-    shot = browser.screenshot(tmp_path / f"dashboard-{name}.png")
+    page = path.split("?", 1)[0]
+    shot = browser.screenshot(tmp_path / (f"dashboard-{page}.png" if page else "dashboard.png"))
     assert shot.stat().st_size > 10_000  # a rendered page, not a blank one
     _keep(shot)
 
@@ -94,4 +95,4 @@ def test_overview_reads_in_the_dark_theme(dashboard: str, browser: Browser, tmp_
     background = browser.evaluate("getComputedStyle(document.querySelector('.stApp')).backgroundColor")
     assert background not in ("rgb(255, 255, 255)", "rgba(0, 0, 0, 0)"), background
     assert browser.count('[data-testid="stException"]') == 0
-    _keep(browser.screenshot(tmp_path / "dashboard-overview-dark.png"))
+    _keep(browser.screenshot(tmp_path / "dashboard-dark.png"))
