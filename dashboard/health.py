@@ -59,8 +59,15 @@ def _safe_series(client: DriftlineClient, name: str, labels: dict[str, str], sta
         return []
 
 
-def _quality_cell(client: DriftlineClient, mv: ModelVersion, start: float, end: float) -> str:
-    series = _safe_series(client, "driftline.model.quality", {"model": mv.model, "version": mv.version}, start, end)
+def _by_model(series: Sequence[Series]) -> dict[tuple[str, str], list[Series]]:
+    """Series grouped by their (model, version) labels."""
+    out: dict[tuple[str, str], list[Series]] = {}
+    for one in series:
+        out.setdefault((str(one.labels.get("model")), str(one.labels.get("version"))), []).append(one)
+    return out
+
+
+def _quality_cell(series: Sequence[Series]) -> str:
     found = trend(series)
     if found is None:
         return "—"
@@ -98,10 +105,12 @@ def health_rows(client: DriftlineClient, models: Sequence[ModelVersion], start: 
         alerts: list[Alert] | None = client.alerts()
     except (ApiError, httpx.HTTPError):
         alerts = None
+    # One request per series name for all models: the series API reads every series of a name anyway.
+    latencies = _by_model(_safe_series(client, "driftline.model.latency.p95", {}, start, end))
+    qualities = _by_model(_safe_series(client, "driftline.model.quality", {}, start, end))
     rows = []
     for mv in models:
-        labels = {"model": mv.model, "version": mv.version}
-        latency = trend(_safe_series(client, "driftline.model.latency.p95", labels, start, end))
+        latency = trend(latencies.get((mv.model, mv.version), []))
         try:
             gpus = [g.utilization for g in client.hardware(mv.model, mv.version).gpus if g.utilization is not None]
         except (ApiError, httpx.HTTPError):
@@ -113,7 +122,7 @@ def health_rows(client: DriftlineClient, models: Sequence[ModelVersion], start: 
                 status=mv.status.replace("_", " "),
                 drifting=f"{mv.features_drifting} / {mv.features_tested}",
                 drift_share=mv.features_drifting / mv.features_tested if mv.features_tested else 0.0,
-                quality=_quality_cell(client, mv, start, end),
+                quality=_quality_cell(qualities.get((mv.model, mv.version), [])),
                 latency_p95_ms=None if latency is None else latency[0] * 1000.0,
                 gpu_utilization=sum(gpus) / len(gpus) if gpus else None,
                 kpi=_kpi_cell(client, mv, findings, start, end),

@@ -140,3 +140,10 @@ def test_pages_without_data_show_their_empty_state(empty: str, name: str) -> Non
 def test_unreachable_api_is_an_error_message_not_an_exception() -> None:
     app = run_page("overview", "http://127.0.0.1:9")
     assert "Cannot read models from the Driftline API at http://127.0.0.1:9" in texts(app)
+
+
+def test_auto_refresh_renders_the_same_view_inside_a_fragment(seeded: str) -> None:
+    app = run_page("overview", seeded, refresh="10", range="6h")
+    assert list(app.dataframe[0].value["version"]) == ["v2", "v1"]
+    assert (app.query_params["refresh"], app.query_params["range"]) == ("10", "6h")
+    assert app.selectbox(key="range").value == "6h"
