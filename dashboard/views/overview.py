@@ -52,6 +52,7 @@ def _body(view: View) -> None:
                 "model": r.model,
                 "version": r.version,
                 "status": r.status,
+                "details": r.link,
                 "drifting / tested": r.drifting,
                 "drift share": r.drift_share,
                 "quality trend": r.quality,
@@ -60,7 +61,6 @@ def _body(view: View) -> None:
                 "linked KPI": r.kpi,
                 "alerts firing": r.alerts_firing,
                 "predictions": r.predictions,
-                "details": r.link,
             }
             for r in rows
         ],
