@@ -88,15 +88,26 @@ def _bin_bounds(distribution: Distribution) -> tuple[np.ndarray, np.ndarray]:
     return bounds[:-1], bounds[1:]
 
 
-def distribution_figure(distribution: Distribution) -> go.Figure:
-    """Reference vs current: density histograms on the reference's bins, or category shares."""
+def distribution_figure(distribution: Distribution, *, cumulative: bool = False) -> go.Figure:
+    """Reference vs current: density histograms on the reference's bins, or category shares.
+
+    ``cumulative`` draws numbers as ECDFs instead, evaluated at the bin edges; the largest vertical
+    gap between the two curves is the binned Kolmogorov-Smirnov statistic.
+    """
     figure = go.Figure()
     reference = np.asarray(distribution.reference_counts, dtype=np.float64)
     current = None if distribution.current_counts is None else np.asarray(distribution.current_counts, dtype=np.float64)
     shares = [("reference", reference, REFERENCE)]
     if current is not None and current.sum() > 0:
         shares.append(("current window", current, CURRENT))
-    if distribution.kind == "numeric" and distribution.edges:
+    if distribution.kind == "numeric" and distribution.edges and cumulative:
+        left, right = _bin_bounds(distribution)
+        x = np.concatenate([left[:1], right])
+        for name, counts, colour in shares:
+            ecdf = np.concatenate([[0.0], np.cumsum(counts) / max(counts.sum(), 1.0)])
+            figure.add_trace(go.Scatter(x=x.tolist(), y=ecdf.tolist(), mode="lines", name=name, line={"color": colour}))
+        figure.update_layout(yaxis_title="share of rows at or below", yaxis_tickformat=".0%", xaxis_title=distribution.feature)
+    elif distribution.kind == "numeric" and distribution.edges:
         left, right = _bin_bounds(distribution)
         widths = np.maximum(right - left, 1e-12)
         for name, counts, colour in shares:

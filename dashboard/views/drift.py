@@ -93,7 +93,10 @@ def _body(view: View, model: str, version: str) -> None:
             else:
                 st.warning(f"Cannot read the distribution: {exc}")
         else:
-            st.plotly_chart(distribution_figure(distribution), width="stretch", key="distribution")
+            cumulative = distribution.kind == "numeric" and (
+                st.segmented_control("Show", ["histogram", "ECDF"], default="histogram", key="distribution_view") == "ECDF"
+            )
+            st.plotly_chart(distribution_figure(distribution, cumulative=cumulative), width="stretch", key="distribution")
             if distribution.current_counts is None:
                 st.caption("No closed window holds this feature's bins yet: only the reference is shown.")
     with score_column:

@@ -84,6 +84,13 @@ def test_drift_page_ranks_features_and_plots_the_selected_one(seeded: str) -> No
     charts = app.get("plotly_chart")
     assert len(charts) == 2  # distribution overlay and score over time
     assert app.query_params["feature"] == "income"
+    histogram = json.loads(charts[0].proto.spec)
+    assert [trace["type"] for trace in histogram["data"]] == ["bar", "bar"]
+    app.segmented_control(key="distribution_view").set_value("ECDF").run()
+    ecdf = json.loads(app.get("plotly_chart")[0].proto.spec)
+    assert [trace["name"] for trace in ecdf["data"]] == ["reference", "current window"]
+    assert ecdf["data"][0]["y"][0] == 0.0
+    assert ecdf["data"][0]["y"][-1] == pytest.approx(1.0)
 
 
 def test_check_now_evaluates_and_reports(seeded: str) -> None:
