@@ -125,8 +125,15 @@ def build_parser() -> argparse.ArgumentParser:
     kpi_import.add_argument("--batch-size", type=int, default=5000, help="points per request (default 5000)")
     kpi_import.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
 
+    # -- dashboard --
+    dashboard = commands.add_parser("dashboard", help="run the Streamlit dashboard against a Driftline API")
+    dashboard.add_argument("--api", default=os.environ.get("DRIFTLINE_API", DEFAULT_API), help="server URL")
+    dashboard.add_argument("--port", type=int, default=8501, help="dashboard port (default 8501)")
+    dashboard.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+
     demo = commands.add_parser("demo", help="start a server and the simulator, print the URLs; Ctrl-C stops all")
     demo.add_argument("--port", type=int, default=4318)
+    demo.add_argument("--dashboard-port", type=int, default=8501, help="dashboard port (default 8501)")
     demo.add_argument("--window", type=_positive, default=1800.0, help="drift window width in simulated seconds")
     demo.add_argument("--speed", type=_positive, default=240.0, help="simulated seconds per real second during the history")
     demo.add_argument("--rate", type=_positive, default=60.0, help="predictions per real second")
@@ -166,6 +173,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _simulate(args)
     if args.command == "demo":
         return _demo(args)
+    if args.command == "dashboard":
+        return _dashboard(args)
     if args.command == "check":
         return _check(args)
     if args.command == "agent":
@@ -427,6 +436,38 @@ def _kpi_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def dashboard_command(api: str, port: int, host: str = "127.0.0.1") -> tuple[list[str], dict[str, str]]:
+    """The ``streamlit run`` command line and environment that serve the dashboard."""
+    import dashboard
+
+    root = Path(dashboard.__file__).resolve().parent
+    env = {
+        **os.environ,
+        "DRIFTLINE_API": api,
+        # the dashboard package must import from the same tree as this command
+        "PYTHONPATH": os.pathsep.join(p for p in (str(root.parent), os.environ.get("PYTHONPATH", "")) if p),
+    }
+    command = [
+        sys.executable, "-m", "streamlit", "run", str(root / "app.py"),
+        "--server.port", str(port),
+        "--server.address", host,
+        "--server.headless", "true",
+        "--browser.gatherUsageStats", "false",
+        "--server.fileWatcherType", "none",
+        "--client.toolbarMode", "viewer",
+    ]  # fmt: skip
+    return command, env
+
+
+def _dashboard(args: argparse.Namespace) -> int:
+    command, env = dashboard_command(args.api, args.port, args.host)
+    print(f"Driftline dashboard on http://{args.host}:{args.port} (API {args.api}); Ctrl-C stops it.", file=sys.stderr)
+    try:
+        return subprocess.run(command, env=env, check=False).returncode
+    except KeyboardInterrupt:
+        return 0
+
+
 def _wait_ready(url: str, timeout: float) -> bool:
     import httpx
 
@@ -465,8 +506,11 @@ def _demo(args: argparse.Namespace) -> int:
             env=env,
         )
         children.append(simulator)
+        command, dashboard_env = dashboard_command(api, args.dashboard_port)
+        children.append(subprocess.Popen(command, env=dashboard_env, stdout=subprocess.DEVNULL))
         print(
             f"\nDriftline demo is running (data in {workdir}).\n"
+            f"  Dashboard                   http://127.0.0.1:{args.dashboard_port}\n"
             f"  API and OTLP/HTTP receiver  {api}\n"
             f"  API docs                    {api}/docs\n"
             f"  Prometheus metrics          {api}/metrics\n"

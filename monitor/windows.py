@@ -52,7 +52,7 @@ class WindowSet:
         self.n += int(batch.timestamps[rows].shape[0])
 
     def summary(self) -> dict[str, Any]:
-        """Per-feature counts, nulls and moments for storage with a closed window."""
+        """Per-feature counts, nulls, moments and reference-binned counts for storage with a closed window."""
         out: dict[str, Any] = {}
         for name, window in self.features.items():
             if isinstance(window, NumericWindow):
@@ -64,6 +64,8 @@ class WindowSet:
                     "std": window.std,
                     "min": window.minimum if window.n else None,
                     "max": window.maximum if window.n else None,
+                    # counts on the reference's bin edges, for the dashboard's distribution overlay
+                    "bins": None if window.bins is None else window.bins.tolist(),
                 }
             else:
                 top = sorted(window.counts.items(), key=lambda item: -item[1])[:20]

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from monitor.api.routes import alerts, correlations, events, gates, hardware, health, models, otlp, quality, series
+from monitor.api.routes import alerts, correlations, events, features, gates, hardware, health, models, otlp, quality, series
 from monitor.api.runtime import Runtime
 from monitor.api.security import SecurityHeaders
 from monitor.settings import Settings
@@ -43,6 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(otlp.router)
     app.include_router(events.router)
     app.include_router(models.router)
+    app.include_router(features.router)
     app.include_router(series.router)
     app.include_router(quality.router)
     app.include_router(hardware.router)

@@ -207,8 +207,16 @@ def test_summary_reports_counts_and_moments() -> None:
         "std": pytest.approx(0.816496580927726),
         "min": 1.0,
         "max": 3.0,
+        "bins": None,  # no reference: no bin edges
     }
     assert summary["color"] == {"kind": "categorical", "n": 3, "nulls": 0, "top": {"a": 2, "b": 1}}
+
+
+def test_summary_keeps_counts_on_the_reference_bins() -> None:
+    reference = {"x": NumericReference.from_values(np.arange(0.0, 60.0), n_bins=4)}  # edges 14.75, 29.5, 44.25
+    mw = windows()
+    mw.add(batch([1.0, 20.0, 21.0, 59.0]), reference, CAPACITY)
+    assert mw.open[0.0].summary()["x"]["bins"] == [1, 2, 0, 1]
 
 
 def test_state_round_trip_continues_identically() -> None:

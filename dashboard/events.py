@@ -1,0 +1,68 @@
+"""Model events to draw on KPI charts: deployments, drift onsets, quality drops, rollbacks."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+
+import httpx
+
+from dashboard.client import Action, Alert, ApiError, DriftlineClient, DriftResult, ModelVersion
+
+__all__ = ["drift_onset", "model_events"]
+
+Event = tuple[float, str, str]  # (unix time, kind, text); kind picks the colour in dashboard.charts
+
+
+def drift_onset(history: Sequence[DriftResult]) -> float | None:
+    """Start of the current unbroken run of drifting windows (None when the newest is not drifting).
+
+    >>> r = lambda end, drift: DriftResult("x", "ks", 0.3, 0.01, 0.3, 0.05, drift, end - 60, end, 100)
+    >>> drift_onset([r(60, False), r(120, True), r(180, True)])
+    60.0
+    >>> drift_onset([r(60, True), r(120, False)]) is None
+    True
+    """
+    start = None
+    for result in history:
+        start = (result.window_start if start is None else start) if result.drift_detected else None
+    return None if start is None else float(start)
+
+
+def _alert_events(alerts: Sequence[Alert]) -> list[Event]:
+    return [
+        (a.starts_at, "quality", f"{a.alertname} {a.labels.get('model', '')} {a.labels.get('version', '')}".strip())
+        for a in alerts
+        if "quality" in a.alertname.lower()
+    ]
+
+
+def _action_events(actions: Sequence[Action]) -> list[Event]:
+    return [(a.at, "rollback", f"{a.action}{' (dry run)' if a.dry_run else ''}: {a.outcome}") for a in actions]
+
+
+def model_events(client: DriftlineClient, models: Sequence[ModelVersion], start: float, end: float) -> list[Event]:
+    """Every model event in [start, end], oldest first; endpoints the server lacks add none."""
+    events: list[Event] = [
+        (m.created_at, "deploy", f"deployed {m.model} {m.version}")
+        for m in models
+        if m.created_at is not None and start <= m.created_at <= end
+    ]
+    for m in models:
+        if m.features_drifting == 0:
+            continue
+        try:
+            latest = [r for r in client.drift(m.model, m.version) if r.drift_detected]
+            if not latest:
+                continue
+            top = max(latest, key=lambda r: r.effect_size).feature
+            onset = drift_onset(client.drift_history(m.model, m.version, start=start, end=end, feature=top))
+        except (ApiError, httpx.HTTPError):
+            continue
+        if onset is not None:
+            events.append((onset, "drift", f"drift onset {m.model} {m.version} ({top})"))
+    with contextlib.suppress(ApiError, httpx.HTTPError):
+        events += _alert_events(client.alerts())
+    with contextlib.suppress(ApiError, httpx.HTTPError):
+        events += _action_events(client.actions())
+    return sorted(e for e in events if start <= e[0] <= end)

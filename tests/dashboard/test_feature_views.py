@@ -1,0 +1,61 @@
+"""The read endpoints behind the drift page: drift history and reference-vs-current distributions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from seed import MODEL, ROWS, T0, WINDOW, seed
+
+from monitor.settings import Settings
+from support import ServerThread
+
+
+@pytest.fixture(scope="module")
+def url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    path = tmp_path_factory.mktemp("views") / "driftline.db"
+    with ServerThread(Settings(db_url=f"sqlite:///{path}", port=0, window_seconds=WINDOW)) as server:  # type: ignore[call-arg]
+        seed(server.url)
+        yield server.url
+
+
+def test_history_lists_every_window_oldest_first_and_filters(url: str) -> None:
+    body = httpx.get(f"{url}/api/v1/models/{MODEL}/drift/history", params={"version": "v2"}).json()
+    assert body["total"] == 4
+    assert [(r["feature"], r["window_end"], r["drift_detected"]) for r in body["items"]] == [
+        ("income", T0 + WINDOW, True),
+        ("plan", T0 + WINDOW, False),
+        ("income", T0 + 2 * WINDOW, True),
+        ("plan", T0 + 2 * WINDOW, False),
+    ]
+    one = httpx.get(
+        f"{url}/api/v1/models/{MODEL}/drift/history",
+        params={"version": "v2", "feature": "income", "start": T0 + WINDOW, "limit": 5},
+    ).json()
+    assert [(r["feature"], r["window_end"], r["n"]) for r in one["items"]] == [("income", T0 + 2 * WINDOW, ROWS)]
+
+
+def test_distribution_puts_the_newest_window_on_the_reference_bins(url: str) -> None:
+    income = httpx.get(f"{url}/api/v1/models/{MODEL}/distribution", params={"version": "v2", "feature": "income"}).json()
+    reference, current = income["reference"], income["current"]
+    assert reference["kind"] == "numeric"
+    assert sum(reference["counts"]) == 2000
+    assert len(reference["counts"]) == len(reference["edges"]) + 1
+    assert len(current["counts"]) == len(reference["counts"])
+    assert sum(current["counts"]) == ROWS
+    assert current["window_end"] == T0 + 2 * WINDOW
+    # shifted by two standard deviations: most of the window lies above the reference's top edge
+    assert current["counts"][-1] > ROWS / 2
+    plan = httpx.get(f"{url}/api/v1/models/{MODEL}/distribution", params={"version": "v2", "feature": "plan"}).json()
+    assert plan["reference"]["categories"] == ["basic", "pro", "__other__"]
+    assert sum(plan["current"]["counts"]) == ROWS
+    assert plan["current"]["counts"][-1] == 0
+
+
+def test_distribution_of_an_unknown_feature_is_a_404_naming_it(url: str) -> None:
+    response = httpx.get(f"{url}/api/v1/models/{MODEL}/distribution", params={"version": "v2", "feature": "nope"})
+    assert response.status_code == 404
+    assert "'nope'" in response.json()["detail"]
+    missing = httpx.get(f"{url}/api/v1/models/{MODEL}/distribution", params={"version": "v2"})
+    assert missing.status_code == 422
