@@ -122,7 +122,7 @@ def _repay_probability(features: dict[str, np.ndarray], inflated: npt.NDArray[np
     actual = dict(features)
     actual["income"] = np.where(inflated, features["income"] / 2.0, features["income"])
     score = approval_score(actual)
-    z = 2.5 * np.log(score / (1.0 - score)) + 2.0 - 3.0 * (features["employment"] == "self_employed")
+    z = 5.0 * np.log(score / (1.0 - score)) + 1.0 - 4.0 * (features["employment"] == "self_employed")
     return np.asarray(1.0 / (1.0 + np.exp(-z)))
 
 

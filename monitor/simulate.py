@@ -319,7 +319,8 @@ def run_simulation(
         response.raise_for_status()
 
     wall0 = clock()
-    start = float(np.floor(wall0 - history))
+    # History starts on the hour, so hour-multiple windows line up with the scheduled incident.
+    start = float(np.floor((wall0 - history) / 3600.0) * 3600.0)
     world = CreditRisk(seed=seed, start=start, incident_at=start + incident_after)
     report = SimulationReport(incident_at=start + incident_after, simulated_until=start)
     sender = _Sender(api, headers, f"{spec.model}-server")

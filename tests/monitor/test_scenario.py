@@ -96,7 +96,7 @@ def test_labels_arrive_late_for_every_prediction_and_quality_drops_on_the_drifte
     assert all(t > scenario.start + 8 * HOUR - high for _, t, _ in made.values())
     accuracy = {key: float(np.mean(values)) for key, values in correct.items()}
     assert abs(accuracy[("v1", True)] - accuracy[("v1", False)]) < 0.03
-    assert accuracy[("v2", False)] - accuracy[("v2", True)] > 0.04
+    assert accuracy[("v2", False)] - accuracy[("v2", True)] > 0.1
 
 
 def test_kpis_degrade_after_the_incident_with_the_loss_lag(day: tuple[CreditRisk, list[Step]]) -> None:
