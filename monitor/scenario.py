@@ -212,6 +212,7 @@ class CreditRisk:
     _rng: np.random.Generator = field(init=False)
     _pending: _Pending = field(init=False, default_factory=_Pending)
     _next_kpi_minute: float = field(init=False)
+    _next_gpu_minute: float = field(init=False)
     _served: dict[str, int] = field(init=False, default_factory=dict)
     _mix: dict[bool, tuple[float, float]] = field(init=False, default_factory=dict)
     _counter: int = field(init=False, default=0)
@@ -223,6 +224,7 @@ class CreditRisk:
         if self.gpu_incident is None:
             self.gpu_incident = (self.start + 2 * 3600.0, self.start + 2.5 * 3600.0)
         self._next_kpi_minute = math.floor(self.start / 60.0) * 60.0 + 60.0
+        self._next_gpu_minute = self._next_kpi_minute
         # Business outcomes per population, from one large sample: (approval rate, default rate of approved).
         rng = np.random.default_rng(self.seed + 10_000)
         for drifted in (False, True):
@@ -301,36 +303,40 @@ class CreditRisk:
         )
 
     def _gpus(self, end: float) -> list[GpuPoint]:
-        """One reading per GPU at ``end``: v1 serves on gpu-host-a, the canary on gpu-host-b.
+        """One reading per GPU for every whole minute that ended before ``end`` (an exporter's scrape).
 
-        ``gpu-host-c`` runs an unrelated batch job; the simulator exposes it through a
-        DCGM-exporter-style endpoint instead of OTLP.
+        v1 serves on gpu-host-a, the canary on gpu-host-b; ``gpu-host-c`` runs an unrelated
+        batch job, and the simulator exposes it through a DCGM-exporter-style endpoint
+        instead of OTLP.
         """
         assert self.gpu_incident is not None
         rng = self._rng
-        busy = 0.1 + 0.5 * float(self.traffic(end))  # each host is sized for its share of traffic
         points = []
-        for host in ("gpu-host-a", "gpu-host-b", BATCH_HOST):
-            load = 0.45 if host == BATCH_HOST else busy  # the batch job ignores traffic
-            for index in ("0", "1"):
-                utilization = float(np.clip(load + rng.normal(0.0, 0.02), 0.0, 1.0))
-                limit = 80 * 1024 * _MIB
-                used = (18 * 1024 + 20 * 1024 * utilization) * _MIB
-                if host == "gpu-host-a" and index == "0" and self.gpu_incident[0] <= end < self.gpu_incident[1]:
-                    used = 0.97 * limit  # a co-located job leaks memory; unrelated to the model
-                points.append(
-                    GpuPoint(
-                        host=host,
-                        uuid=f"GPU-{host[-1]}{index}00000-0000-4000-8000-00000000000{index}",
-                        index=index,
-                        timestamp=end,
-                        utilization=utilization,
-                        memory_used_bytes=used,
-                        memory_limit_bytes=limit,
-                        power_watts=float(90.0 + 560.0 * utilization + rng.normal(0.0, 5.0)),
-                        temperature_celsius=float(34.0 + 40.0 * utilization + rng.normal(0.0, 0.5)),
+        while self._next_gpu_minute <= end:
+            t = self._next_gpu_minute
+            busy = 0.1 + 0.5 * float(self.traffic(t))  # each host is sized for its share of traffic
+            for host in ("gpu-host-a", "gpu-host-b", BATCH_HOST):
+                load = 0.45 if host == BATCH_HOST else busy  # the batch job ignores traffic
+                for index in ("0", "1"):
+                    utilization = float(np.clip(load + rng.normal(0.0, 0.02), 0.0, 1.0))
+                    limit = 80 * 1024 * _MIB
+                    used = (18 * 1024 + 20 * 1024 * utilization) * _MIB
+                    if host == "gpu-host-a" and index == "0" and self.gpu_incident[0] <= t < self.gpu_incident[1]:
+                        used = 0.97 * limit  # a co-located job leaks memory; unrelated to the model
+                    points.append(
+                        GpuPoint(
+                            host=host,
+                            uuid=f"GPU-{host[-1]}{index}00000-0000-4000-8000-00000000000{index}",
+                            index=index,
+                            timestamp=t,
+                            utilization=utilization,
+                            memory_used_bytes=used,
+                            memory_limit_bytes=limit,
+                            power_watts=float(90.0 + 560.0 * utilization + rng.normal(0.0, 5.0)),
+                            temperature_celsius=float(34.0 + 40.0 * utilization + rng.normal(0.0, 0.5)),
+                        )
                     )
-                )
+            self._next_gpu_minute += 60.0
         return points
 
     def _kpis(self, end: float) -> list[KpiPoint]:

@@ -343,8 +343,10 @@ def run_simulation(
             sender.labels(step.labels)
             report.labels += len(step.labels)
             gpus = [g for g in step.gpus if g.host != BATCH_HOST]
-            if dcgm is not None:
-                dcgm.text = dcgm_text([g for g in step.gpus if g.host == BATCH_HOST])
+            batch_host = [g for g in step.gpus if g.host == BATCH_HOST]
+            if dcgm is not None and batch_host:
+                newest = max(g.timestamp for g in batch_host)
+                dcgm.text = dcgm_text([g for g in batch_host if g.timestamp == newest])
             request = metrics_request(gpus, step.kpis, service=f"{spec.model}-server")
             if request.resource_metrics:
                 sender.metrics(request)
