@@ -276,6 +276,9 @@ class _Sender:
             time.sleep(min(8.0, 0.25 * 2**attempt))
         raise RuntimeError("metrics export: the server kept refusing the request")
 
+    def flush(self) -> None:
+        self.provider.force_flush()
+
     def close(self) -> None:
         self.provider.force_flush()
         self.provider.shutdown()
@@ -295,6 +298,7 @@ def run_simulation(
     token: str | None = None,
     dcgm_port: int | None = None,
     tick: float = 0.5,
+    replay_step: float | None = None,
     on_progress: Callable[[SimulationReport], None] | None = None,
     clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
@@ -305,6 +309,10 @@ def run_simulation(
     daily traffic cycle); simulated time starts ``history`` seconds ago, runs ``speed``
     times faster than real time until it reaches now, then follows the clock. The
     canary's incident begins ``incident_after`` simulated seconds after the start.
+
+    With ``replay_step`` (simulated seconds) the history is replayed without waiting, in
+    fixed steps, and the simulation ends when it reaches now: the same seed then sends
+    exactly the same telemetry, whatever the machine's speed (what tests need).
     """
     spec = SCENARIOS[scenario]
     headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -329,13 +337,21 @@ def run_simulation(
     last_wall = wall0
     try:
         while duration is None or clock() - wall0 < duration:
-            sleep(tick)
-            wall = clock()
-            target = min(wall, start + speed * (wall - wall0))  # accelerated until caught up with now
-            if target <= now_sim:
-                continue
-            step = world.step(now_sim, target, predictions=max(1, round(rate * (wall - last_wall))))
-            last_wall, now_sim = wall, target
+            if replay_step is not None:
+                if now_sim >= start + history:
+                    break
+                target = min(now_sim + replay_step, start + history)
+                predictions = max(1, round(rate * (target - now_sim) / speed))
+            else:
+                sleep(tick)
+                wall = clock()
+                target = min(wall, start + speed * (wall - wall0))  # accelerated until caught up with now
+                if target <= now_sim:
+                    continue
+                predictions = max(1, round(rate * (wall - last_wall)))
+                last_wall = wall
+            step = world.step(now_sim, target, predictions=predictions)
+            now_sim = target
             for version, batch in step.predictions.items():
                 sender.predictions(spec.model, version, batch)
                 report.sent_by_version[version] = report.sent_by_version.get(version, 0) + len(batch)
@@ -352,6 +368,8 @@ def run_simulation(
                 sender.metrics(request)
                 report.metric_points += 5 * len(gpus) + len(step.kpis)
             report.simulated_until = now_sim
+            if replay_step is not None:
+                sender.flush()  # replaying outpaces the exporter: never let its queue overflow
             if on_progress is not None:
                 on_progress(report)
     finally:
