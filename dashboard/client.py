@@ -4,7 +4,7 @@ Every response is parsed here into small frozen dataclasses, tolerantly: unknown
 ignored and optional ones default, so the pages never index into raw JSON. Reads are cached for
 ``ttl`` seconds per (path, query), so a page that asks twice in one render asks the server once.
 
-Endpoints that a server does not offer yet answer 404 with FastAPI's plain ``Not Found``; the
+Endpoints that a server does not offer (an older Driftline) answer 404 with FastAPI's plain ``Not Found``; the
 client raises :class:`NotAvailable` for them, so a page can say "not available yet" instead of
 failing. Any other error status raises :class:`ApiError` with the server's ``detail``.
 
@@ -22,10 +22,10 @@ A mock transport stands in for the server here; the dashboard passes only ``base
 >>> client = DriftlineClient("http://driftline:4318", transport=httpx.MockTransport(server))
 >>> [(m.model, m.version, m.status, m.features_drifting) for m in client.models()]
 [('churn', 'v3', 'drift', 2)]
->>> client.correlations()
+>>> client.gate("churn", "v3")
 Traceback (most recent call last):
 ...
-dashboard.client.NotAvailable: GET /api/v1/correlations is not offered by this server yet
+dashboard.client.NotAvailable: GET /api/v1/gates/churn is not offered by this server yet
 """
 
 from __future__ import annotations
@@ -47,12 +47,18 @@ __all__ = [
     "DriftResult",
     "DriftlineClient",
     "Finding",
+    "GateVerdict",
     "Gpu",
     "Hardware",
+    "Incident",
     "ModelVersion",
     "NotAvailable",
     "Quality",
+    "QualityWindow",
     "Series",
+    "Silence",
+    "matcher",
+    "split_key",
 ]
 
 DEFAULT_API = "http://127.0.0.1:4318"
@@ -219,94 +225,216 @@ class Distribution:
 
 
 @dataclass(frozen=True, slots=True)
-class Quality:
-    """Quality metrics of a model version (accuracy, f1, mae …) on labels that joined."""
+class QualityWindow:
+    """One closed quality window: metrics on the prediction-label pairs that joined in it."""
 
+    window_start: float
+    window_end: float
+    n: int
     metrics: Mapping[str, float]
-    labelled: int | None = None
+    drift_detected: bool
+
+    @staticmethod
+    def parse(data: Mapping[str, Any]) -> QualityWindow:
+        raw = data.get("metrics") or {}
+        metrics = (
+            {str(k): v for k, v in ((k, _float(v)) for k, v in raw.items()) if v is not None} if isinstance(raw, Mapping) else {}
+        )
+        return QualityWindow(
+            window_start=float(data.get("window_start") or 0.0),
+            window_end=float(data.get("window_end") or 0.0),
+            n=int(data.get("n") or 0),
+            metrics=metrics,
+            drift_detected=bool(data.get("drift_detected", False)),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Quality:
+    """Quality of a model version on its joined labels: the latest closed window and the history."""
+
+    task: str
+    drift_detected: bool
+    alarms: int
+    latest: QualityWindow | None
+    history: tuple[QualityWindow, ...]  # newest first
+
+    @property
+    def metrics(self) -> Mapping[str, float]:
+        """The latest closed window's metrics (none before a window has closed)."""
+        return {} if self.latest is None else self.latest.metrics
 
     @staticmethod
     def parse(data: Mapping[str, Any]) -> Quality:
-        raw = data.get("metrics", data)
-        if isinstance(raw, list):  # [{"metric": "accuracy", "value": 0.9}, ...]
-            pairs = {str(_first(m, "metric", "name")): _float(m.get("value")) for m in raw if isinstance(m, Mapping)}
-        else:
-            pairs = {str(k): _float(v) for k, v in raw.items() if not isinstance(v, (Mapping, list, bool))}
-        metrics = {k: v for k, v in pairs.items() if v is not None and k not in ("labelled", "joined", "n")}
-        labelled = _first(data, "labelled", "joined", "n")
-        return Quality(metrics=metrics, labelled=None if labelled is None else int(labelled))
+        latest = data.get("latest")
+        return Quality(
+            task=str(data.get("task", "")),
+            drift_detected=bool(data.get("drift_detected", False)),
+            alarms=int(data.get("alarms") or 0),
+            latest=QualityWindow.parse(latest) if isinstance(latest, Mapping) else None,
+            history=tuple(QualityWindow.parse(w) for w in _items(data, "history")),
+        )
 
 
 @dataclass(frozen=True, slots=True)
 class Gpu:
+    """A GPU linked to the model, its latest fresh readings and its efficiency over the range."""
+
     host: str
     gpu: str
+    uuid: str
+    version: str
     model_name: str
-    utilization: float | None
-    memory_used_bytes: float | None
-    power_watts: float | None
-    temperature_celsius: float | None
+    readings: Mapping[str, float]
+    gpu_seconds: float
+    idle_ratio: float | None
+    memory_headroom_min_bytes: float | None
+    last_seen: float | None
+
+    @property
+    def utilization(self) -> float | None:
+        return self.readings.get("utilization_ratio")
+
+    @property
+    def memory_used_bytes(self) -> float | None:
+        return self.readings.get("memory_used_bytes")
+
+    @property
+    def power_watts(self) -> float | None:
+        return self.readings.get("power_watts")
+
+    @property
+    def temperature_celsius(self) -> float | None:
+        return self.readings.get("temperature_celsius")
 
     @staticmethod
     def parse(data: Mapping[str, Any]) -> Gpu:
+        raw = data.get("readings") or {}
+        readings = (
+            {str(k): v for k, v in ((k, _float(v)) for k, v in raw.items()) if v is not None} if isinstance(raw, Mapping) else {}
+        )
         return Gpu(
             host=str(data.get("host", "")),
-            gpu=str(_first(data, "gpu", "uuid") or ""),
+            gpu=str(data.get("gpu", "")),
+            uuid=str(data.get("uuid", "")),
+            version=str(data.get("version", "")),
             model_name=str(data.get("model_name", "")),
-            utilization=_float(_first(data, "utilization_ratio", "utilization")),
-            memory_used_bytes=_float(data.get("memory_used_bytes")),
-            power_watts=_float(data.get("power_watts")),
-            temperature_celsius=_float(data.get("temperature_celsius")),
+            readings=readings,
+            gpu_seconds=float(data.get("gpu_seconds") or 0.0),
+            idle_ratio=_float(data.get("idle_ratio")),
+            memory_headroom_min_bytes=_float(data.get("memory_headroom_min_bytes")),
+            last_seen=_float(data.get("last_seen")),
         )
 
 
 @dataclass(frozen=True, slots=True)
 class Hardware:
+    """GPUs linked to a model version (``gpu_models``) and their efficiency over [start, end)."""
+
     gpus: tuple[Gpu, ...]
-    efficiency: Mapping[str, float]
+    predictions: int
+    gpu_seconds: float
+    idle_ratio: float | None
+    gpu_seconds_per_1k_predictions: float | None
+    memory_headroom_min_bytes: float | None
 
     @staticmethod
     def parse(data: Mapping[str, Any]) -> Hardware:
-        efficiency = data.get("efficiency") or {}
         return Hardware(
             gpus=tuple(Gpu.parse(g) for g in _items(data, "gpus")),
-            efficiency={str(k): float(v) for k, v in efficiency.items() if _float(v) is not None}
-            if isinstance(efficiency, Mapping)
-            else {},
+            predictions=int(data.get("predictions") or 0),
+            gpu_seconds=float(data.get("gpu_seconds") or 0.0),
+            idle_ratio=_float(data.get("idle_ratio")),
+            gpu_seconds_per_1k_predictions=_float(data.get("gpu_seconds_per_1k_predictions")),
+            memory_headroom_min_bytes=_float(data.get("memory_headroom_min_bytes")),
+        )
+
+
+def split_key(key: str) -> tuple[str, dict[str, str]]:
+    """A finding's series key ``name{k=v,k=v}`` as (name, labels).
+
+    >>> split_key("driftline.model.latency{model=credit,version=v2}")
+    ('driftline.model.latency', {'model': 'credit', 'version': 'v2'})
+    >>> split_key("shop.revenue")
+    ('shop.revenue', {})
+    """
+    name, brace, rest = key.partition("{")
+    if not brace or not rest.endswith("}"):
+        return key, {}
+    pairs = (item.partition("=") for item in rest[:-1].split(",") if item)
+    return name, {k: v for k, sep, v in pairs if sep}
+
+
+@dataclass(frozen=True, slots=True)
+class Incident:
+    """The latest incident's estimated KPI change and, with a KPI unit value, its worth."""
+
+    start: float
+    end: float
+    kpi_change: float
+    value: float | None
+
+    @staticmethod
+    def parse(data: Mapping[str, Any]) -> Incident:
+        return Incident(
+            start=float(data.get("start") or 0.0),
+            end=float(data.get("end") or 0.0),
+            kpi_change=float(data.get("kpi_change") or 0.0),
+            value=_float(data.get("value")),
         )
 
 
 @dataclass(frozen=True, slots=True)
 class Finding:
-    """A ranked model-metric ⇄ KPI correlation, with its plain-language sentence."""
+    """A ranked model-metric → KPI correlation, with its plain-language sentence."""
 
     sentence: str
-    metric: str
+    metric: str  # the series key, e.g. driftline.model.latency{model=m,version=v1}
     kpi: str
+    model: str | None
+    version: str | None
+    metric_label: str
     lag_seconds: float | None
     strength: float | None
     q_value: float | None
-    impact: float | None
-    labels: Mapping[str, Any] = field(default_factory=dict)
+    effect: float | None
+    evidence: int
+    value_name: str = ""
+    incident: Incident | None = None
+
+    @property
+    def series(self) -> tuple[str, dict[str, str]]:
+        """The stored series behind the metric: (name, labels)."""
+        return split_key(self.metric)
 
     @staticmethod
     def parse(data: Mapping[str, Any]) -> Finding:
-        metric = _first(data, "metric", "series") or ""
-        kpi = data.get("kpi") or ""
+        metric = str(data.get("metric") or "")
+        kpi = str(data.get("kpi") or "")
+        unit = data.get("unit") or {}
+        incident = data.get("incident")
+        model, version = data.get("model"), data.get("version")
         return Finding(
             sentence=str(data.get("sentence") or f"{metric} moves with {kpi}"),
-            metric=str(metric),
-            kpi=str(kpi),
-            lag_seconds=_float(_first(data, "lag_seconds", "lag")),
-            strength=_float(_first(data, "strength", "correlation")),
+            metric=metric,
+            kpi=kpi,
+            model=None if model is None else str(model),
+            version=None if version is None else str(version),
+            metric_label=str(data.get("metric_label") or metric),
+            lag_seconds=_float(data.get("lag_seconds")),
+            strength=_float(data.get("strength")),
             q_value=_float(data.get("q_value")),
-            impact=_float(data.get("impact")),
-            labels=dict(_first(data, "metric_labels", "labels") or {}),
+            effect=_float(data.get("effect")),
+            evidence=int(data.get("evidence") or 0),
+            value_name=str(unit.get("value_name") or "") if isinstance(unit, Mapping) else "",
+            incident=Incident.parse(incident) if isinstance(incident, Mapping) else None,
         )
 
 
 @dataclass(frozen=True, slots=True)
 class Alert:
+    """One alert of the history; ``starts_at`` is when it started firing, else when it became active."""
+
     alertname: str
     state: str
     severity: str
@@ -315,44 +443,114 @@ class Alert:
     starts_at: float
     ends_at: float | None
     fingerprint: str
+    value: float | None = None
+    silenced: bool = False
 
     @staticmethod
     def parse(data: Mapping[str, Any]) -> Alert:
         labels = {str(k): str(v) for k, v in (data.get("labels") or {}).items()}
         annotations = data.get("annotations") or {}
         return Alert(
-            alertname=str(_first(data, "alertname", "name") or labels.get("alertname", "")),
-            state=str(_first(data, "state", "status") or "firing"),
+            alertname=str(data.get("alertname") or labels.get("alertname", "")),
+            state=str(data.get("state") or "firing"),
             severity=str(data.get("severity") or labels.get("severity", "")),
             labels=labels,
-            summary=str(_first(data, "summary") or annotations.get("summary", "")),
-            starts_at=float(_first(data, "starts_at", "startsAt") or 0.0),
-            ends_at=_float(_first(data, "ends_at", "endsAt")),
+            summary=str(annotations.get("summary", "")) if isinstance(annotations, Mapping) else "",
+            starts_at=float(_first(data, "starts_at", "active_since") or 0.0),
+            ends_at=_float(data.get("ends_at")),
             fingerprint=str(data.get("fingerprint", "")),
+            value=_float(data.get("value")),
+            silenced=bool(data.get("silenced", False)),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Silence:
+    id: str
+    matchers: tuple[str, ...]
+    starts_at: float
+    ends_at: float
+    created_by: str
+    comment: str
+    active: bool
+
+    @staticmethod
+    def parse(data: Mapping[str, Any]) -> Silence:
+        return Silence(
+            id=str(data.get("id", "")),
+            matchers=tuple(str(m) for m in data.get("matchers") or []),
+            starts_at=float(data.get("starts_at") or 0.0),
+            ends_at=float(data.get("ends_at") or 0.0),
+            created_by=str(data.get("created_by", "")),
+            comment=str(data.get("comment", "")),
+            active=bool(data.get("active", False)),
         )
 
 
 @dataclass(frozen=True, slots=True)
 class Action:
-    """One entry of the rollback audit."""
+    """One entry of the rollback audit: what fired, what the policy decided and the result."""
 
     at: float
+    policy: str
     action: str
+    decision: str  # run, dry_run, cooldown, rate_limited
+    result: str  # queued, ok, failed, skipped
     alertname: str
-    outcome: str
-    dry_run: bool
     detail: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def dry_run(self) -> bool:
+        return self.decision == "dry_run"
 
     @staticmethod
     def parse(data: Mapping[str, Any]) -> Action:
         return Action(
-            at=float(_first(data, "at", "created_at", "started_at", "time") or 0.0),
-            action=str(_first(data, "action", "name", "kind") or ""),
-            alertname=str(_first(data, "alertname", "alert") or ""),
-            outcome=str(_first(data, "outcome", "status", "result") or ""),
-            dry_run=bool(data.get("dry_run", False)),
+            at=float(_first(data, "created_at", "updated_at") or 0.0),
+            policy=str(data.get("policy") or ""),
+            action=str(data.get("action") or ""),
+            decision=str(data.get("decision") or ""),
+            result=str(data.get("result") or ""),
+            alertname=str(data.get("alertname") or ""),
             detail=str(data.get("detail") or ""),
+            labels={str(k): str(v) for k, v in (data.get("labels") or {}).items()},
         )
+
+
+@dataclass(frozen=True, slots=True)
+class GateVerdict:
+    """The progressive-delivery gate's verdict on a version: pass (True), fail (False) or unknown (None)."""
+
+    ok: bool | None
+    score: float
+    reasons: tuple[str, ...]
+    baseline: str | None
+
+    @property
+    def word(self) -> str:
+        return "unknown" if self.ok is None else "pass" if self.ok else "fail"
+
+    @staticmethod
+    def parse(data: Mapping[str, Any]) -> GateVerdict:
+        ok = data.get("ok")
+        baseline = data.get("baseline")
+        return GateVerdict(
+            ok=None if ok is None else bool(ok),
+            score=float(data.get("score") or 0.0),
+            reasons=tuple(str(r) for r in data.get("reasons") or []),
+            baseline=None if baseline is None else str(baseline),
+        )
+
+
+def matcher(name: str, value: str) -> str:
+    """An equality matcher as the silences API reads it, quotes and backslashes escaped.
+
+    >>> print(matcher("alertname", 'Drift "x"'))
+    alertname="Drift \\"x\\""
+    """
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'{name}="{escaped}"'
 
 
 # -- the client -----------------------------------------------------------------------------------------
@@ -453,17 +651,28 @@ class DriftlineClient:
     def quality(self, model: str, version: str) -> Quality:
         return Quality.parse(self.get(f"/api/v1/models/{model}/quality", [("version", version)]))
 
-    def hardware(self, model: str, version: str) -> Hardware:
-        return Hardware.parse(self.get(f"/api/v1/models/{model}/hardware", [("version", version)]))
+    def hardware(self, model: str, version: str, *, start: float, end: float) -> Hardware:
+        params: Params = [("version", version), ("start", start), ("end", end)]
+        return Hardware.parse(self.get(f"/api/v1/models/{model}/hardware", params))
 
-    def correlations(self) -> list[Finding]:
-        return [Finding.parse(item) for item in _items(self.get("/api/v1/correlations"), "findings")]
+    def correlations(self, *, limit: int = 100) -> list[Finding]:
+        """Active findings, best first."""
+        return [Finding.parse(item) for item in _items(self.get("/api/v1/correlations", [("limit", limit)]))]
 
-    def alerts(self) -> list[Alert]:
-        return [Alert.parse(item) for item in _items(self.get("/api/v1/alerts"), "alerts")]
+    def alerts(self, *, limit: int = 1000) -> list[Alert]:
+        """Alert history, newest first: pending, firing and resolved."""
+        return [Alert.parse(item) for item in _items(self.get("/api/v1/alerts", [("limit", limit)]))]
 
-    def actions(self) -> list[Action]:
-        return [Action.parse(item) for item in _items(self.get("/api/v1/actions"), "actions")]
+    def silences(self) -> list[Silence]:
+        """Active and future silences, newest first."""
+        return [Silence.parse(item) for item in _items(self.get("/api/v1/silences", [("limit", 1000)]))]
+
+    def actions(self, *, limit: int = 1000) -> list[Action]:
+        """The rollback audit, newest first."""
+        return [Action.parse(item) for item in _items(self.get("/api/v1/actions", [("limit", limit)]))]
+
+    def gate(self, model: str, version: str) -> GateVerdict:
+        return GateVerdict.parse(self.get(f"/api/v1/gates/{model}", [("version", version)]))
 
     # -- writes --
     def evaluate(self, model: str, version: str) -> list[DriftResult]:
@@ -471,16 +680,27 @@ class DriftlineClient:
         body = self.post(f"/api/v1/models/{model}/evaluate", [("version", version)])
         return [DriftResult.parse(item) for item in _items(body, "results")]
 
-    def silence(self, matchers: Mapping[str, str], *, duration_seconds: float, comment: str, created_by: str) -> Any:
+    def silence(self, matchers: Mapping[str, str], *, duration_seconds: float, comment: str, created_by: str) -> Silence:
         """Silence alerts whose labels equal every matcher, for ``duration_seconds`` from now."""
         now = time.time()
-        return self.post(
+        body = self.post(
             "/api/v1/silences",
             json={
-                "matchers": [{"name": k, "value": v, "is_equal": True} for k, v in matchers.items()],
+                "matchers": [matcher(k, v) for k, v in matchers.items()],
                 "starts_at": now,
                 "ends_at": now + duration_seconds,
                 "comment": comment,
                 "created_by": created_by,
             },
         )
+        return Silence.parse(body)
+
+    def expire_silence(self, silence_id: str) -> None:
+        """End a silence now."""
+        response = self._http.delete(
+            f"/api/v1/silences/{silence_id}", headers=self._headers(self._admin_token or self._read_token)
+        )
+        with self._lock:
+            self._cache.clear()
+        if response.status_code >= 400:
+            self._check("DELETE", f"/api/v1/silences/{silence_id}", response)

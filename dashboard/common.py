@@ -55,10 +55,14 @@ def fmt_time(t: float | None) -> str:
 BADGE_COLOURS = {
     "drift": "#c0392b",
     "firing": "#c0392b",
+    "fail": "#c0392b",
     "ok": "#1e8449",
     "resolved": "#1e8449",
+    "pass": "#1e8449",
     "no reference": "#b9770e",
+    "pending": "#b9770e",
     "waiting": "#5d6d7e",
+    "unknown": "#5d6d7e",
 }
 
 
@@ -67,9 +71,10 @@ def _badge(value: object) -> str:
     return f"background-color: {colour}; color: #ffffff; font-weight: 600" if colour else ""
 
 
-def coloured_table(rows: list[dict[str, Any]], badge_column: str, *, key: str, **options: Any) -> None:
-    """``st.dataframe`` of ``rows`` with ``badge_column`` colour-coded (drift red, ok green …)."""
-    styled = pd.DataFrame(rows).style.map(_badge, subset=[badge_column]) if rows else pd.DataFrame(rows)
+def coloured_table(rows: list[dict[str, Any]], badge_columns: str | list[str], *, key: str, **options: Any) -> None:
+    """``st.dataframe`` of ``rows`` with the badge column(s) colour-coded (drift and fail red, ok and pass green …)."""
+    subset = [badge_columns] if isinstance(badge_columns, str) else badge_columns
+    styled = pd.DataFrame(rows).style.map(_badge, subset=subset) if rows else pd.DataFrame(rows)
     st.dataframe(styled, hide_index=True, width="stretch", key=key, **options)
 
 

@@ -33,12 +33,16 @@ def _alert_events(alerts: Sequence[Alert]) -> list[Event]:
     return [
         (a.starts_at, "quality", f"{a.alertname} {a.labels.get('model', '')} {a.labels.get('version', '')}".strip())
         for a in alerts
-        if "quality" in a.alertname.lower()
+        if "quality" in a.alertname.lower() and a.state != "pending"
     ]
 
 
 def _action_events(actions: Sequence[Action]) -> list[Event]:
-    return [(a.at, "rollback", f"{a.action}{' (dry run)' if a.dry_run else ''}: {a.outcome}") for a in actions]
+    return [
+        (a.at, "rollback", f"{a.policy}: {a.action}{' (dry run)' if a.dry_run else ''} {a.result}")
+        for a in actions
+        if a.decision in ("run", "dry_run")
+    ]
 
 
 def model_events(client: DriftlineClient, models: Sequence[ModelVersion], start: float, end: float) -> list[Event]:

@@ -14,21 +14,27 @@ import httpx
 
 from dashboard.client import Alert, ApiError, DriftlineClient, Finding, ModelVersion, Series
 
-__all__ = ["HealthRow", "health_rows", "trend"]
+__all__ = ["HealthRow", "alerts_firing", "health_rows", "trend"]
 
 
-def trend(series: Sequence[Series]) -> tuple[float, float] | None:
+def trend(series: Sequence[Series], value: str = "mean") -> tuple[float, float] | None:
     """(last value, change from first to last) of the first series with at least one point.
 
+    ``value`` picks the bucket statistic: ``mean``, or ``last`` for series whose points are
+    running figures (latency percentiles).
+
     >>> from dashboard.client import Series
-    >>> trend([Series({}, (0.0, 60.0), (0.9, 0.8), (), (), ())])
+    >>> trend([Series({}, (0.0, 60.0), (0.9, 0.8), (), (0.7, 0.6), ())])
     (0.8, -0.09999999999999998)
+    >>> trend([Series({}, (0.0, 60.0), (0.9, 0.8), (), (0.7, 0.6), ())], "last")
+    (0.6, -0.09999999999999998)
     >>> trend([]) is None
     True
     """
     for one in series:
-        if one.mean:
-            return one.mean[-1], one.mean[-1] - one.mean[0]
+        values: tuple[float, ...] = getattr(one, value)
+        if values:
+            return values[-1], values[-1] - values[0]
     return None
 
 
@@ -48,6 +54,7 @@ class HealthRow:
     gpu_utilization: float | None
     kpi: str
     alerts_firing: int | None
+    gate: str
     predictions: int
     link: str
 
@@ -76,7 +83,8 @@ def _quality_cell(series: Sequence[Series]) -> str:
 
 
 def _kpi_cell(client: DriftlineClient, mv: ModelVersion, findings: Sequence[Finding], start: float, end: float) -> str:
-    linked = next((f for f in findings if f.labels.get("model") == mv.model or mv.model in f.metric), None)
+    """The trend of the KPI that the best finding about this model version links it to."""
+    linked = next((f for f in findings if f.model == mv.model and f.version in (None, mv.version)), None)
     if linked is None:
         return "—"
     found = trend(_safe_series(client, "driftline.kpi", {"kpi": linked.kpi}, start, end))
@@ -85,14 +93,30 @@ def _kpi_cell(client: DriftlineClient, mv: ModelVersion, findings: Sequence[Find
     return f"{linked.kpi} {found[0]:.3g} {_arrow(found[1])}"
 
 
-def _alerts_firing(alerts: Sequence[Alert] | None, model: str, version: str) -> int | None:
+def alerts_firing(alerts: Sequence[Alert] | None, model: str, version: str) -> int | None:
+    """Firing alerts about this model version: its ``model`` label, and its ``version`` label when it has one.
+
+    >>> from dashboard.client import Alert
+    >>> def alert(state, **labels): return Alert("A", state, "warning", labels, "", 0.0, None, "")
+    >>> alerts = [alert("firing", model="m", version="v2"), alert("firing", model="m"), alert("pending", model="m"),
+    ...           alert("firing", model="m", version="v1"), alert("firing", host="gpu-1")]
+    >>> alerts_firing(alerts, "m", "v2"), alerts_firing(alerts, "m", "v1"), alerts_firing(None, "m", "v1")
+    (2, 2, None)
+    """
     if alerts is None:
         return None
     return sum(
         1
         for a in alerts
-        if a.state == "firing" and a.labels.get("model", model) == model and a.labels.get("version", version) == version
+        if a.state == "firing" and a.labels.get("model") == model and a.labels.get("version", version) == version
     )
+
+
+def _gate(client: DriftlineClient, mv: ModelVersion) -> str:
+    try:
+        return client.gate(mv.model, mv.version).word
+    except (ApiError, httpx.HTTPError):
+        return "—"
 
 
 def health_rows(client: DriftlineClient, models: Sequence[ModelVersion], start: float, end: float) -> list[HealthRow]:
@@ -110,9 +134,10 @@ def health_rows(client: DriftlineClient, models: Sequence[ModelVersion], start: 
     qualities = _by_model(_safe_series(client, "driftline.model.quality", {}, start, end))
     rows = []
     for mv in models:
-        latency = trend(latencies.get((mv.model, mv.version), []))
+        latency = trend(latencies.get((mv.model, mv.version), []), "last")
         try:
-            gpus = [g.utilization for g in client.hardware(mv.model, mv.version).gpus if g.utilization is not None]
+            hardware = client.hardware(mv.model, mv.version, start=start, end=end)
+            gpus = [g.utilization for g in hardware.gpus if g.utilization is not None]
         except (ApiError, httpx.HTTPError):
             gpus = []
         rows.append(
@@ -126,7 +151,8 @@ def health_rows(client: DriftlineClient, models: Sequence[ModelVersion], start: 
                 latency_p95_ms=None if latency is None else latency[0] * 1000.0,
                 gpu_utilization=sum(gpus) / len(gpus) if gpus else None,
                 kpi=_kpi_cell(client, mv, findings, start, end),
-                alerts_firing=_alerts_firing(alerts, mv.model, mv.version),
+                alerts_firing=alerts_firing(alerts, mv.model, mv.version),
+                gate=_gate(client, mv),
                 predictions=mv.predictions_total,
                 link="drift?" + urlencode({"model": mv.model, "version": mv.version}),
             )

@@ -39,7 +39,7 @@ def _timeline(alerts: list[Alert], actions: list[Action], view: View) -> go.Figu
                 mode="markers",
                 marker={"color": EVENT_COLOURS["rollback"], "size": 12, "symbol": "diamond"},
                 name="rollback actions",
-                hovertext=[f"{a.action}: {a.outcome}" for a in actions],
+                hovertext=[f"{a.policy}: {a.action} {a.decision} ({a.result})" for a in actions],
             )
         )
     figure.update_layout(title="Alerts and actions", height=320, margin={"t": 50}, showlegend=False)
@@ -50,23 +50,50 @@ def _silence_form(view: View, alerts: list[Alert]) -> None:
     with st.form("silence"):
         st.markdown("**Silence alerts**")
         names = sorted({a.alertname for a in alerts}) or [""]
-        alertname = st.selectbox("Alert name", names)
-        model = st.text_input("Model (empty: any)", value=view.model or "")
-        hours = st.number_input("For hours", min_value=0.25, max_value=24.0 * 14, value=2.0, step=0.25)
-        comment = st.text_input("Comment", placeholder="why")
+        alertname = st.selectbox("Alert name", names, key="silence_alertname")
+        model = st.text_input("Model (empty: any)", value=view.model or "", key="silence_model")
+        hours = st.number_input("For hours", min_value=0.25, max_value=24.0 * 14, value=2.0, step=0.25, key="silence_hours")
+        comment = st.text_input("Comment", placeholder="why", key="silence_comment")
         if st.form_submit_button("Silence"):
             matchers = {k: v for k, v in (("alertname", alertname), ("model", model)) if v}
             if not matchers:
                 st.warning("Give an alert name or a model to silence.")
                 return
             try:
-                client().silence(matchers, duration_seconds=hours * 3600, comment=comment, created_by="dashboard")
+                made = client().silence(matchers, duration_seconds=hours * 3600, comment=comment, created_by="dashboard")
             except ApiError as exc:
                 not_available("Silences", exc)
             except httpx.HTTPError as exc:
                 st.warning(f"Cannot create the silence: {exc}")
             else:
-                st.success(f"Silenced {matchers} for {hours:g} h.")
+                st.success(f"Silenced {', '.join(made.matchers)} until {fmt_time(made.ends_at)} UTC.")
+
+
+def _silences() -> None:
+    try:
+        silences = client().silences()
+    except (ApiError, httpx.HTTPError) as exc:
+        st.warning(f"Cannot read silences: {exc}")
+        return
+    if not silences:
+        st.caption("No active silences.")
+        return
+    st.dataframe(
+        [
+            {
+                "matchers": ", ".join(s.matchers),
+                "from (UTC)": fmt_time(s.starts_at),
+                "until (UTC)": fmt_time(s.ends_at),
+                "by": s.created_by,
+                "comment": s.comment,
+                "active": s.active,
+            }
+            for s in silences
+        ],
+        hide_index=True,
+        width="stretch",
+        key="silences",
+    )
 
 
 def _body(view: View) -> None:
@@ -85,43 +112,51 @@ def _body(view: View) -> None:
     except httpx.HTTPError as exc:
         st.warning(f"Cannot read actions: {exc}")
     in_range = [a for a in alerts if (a.ends_at or view.end) >= view.start]
-    firing = [a for a in alerts if a.state == "firing"]
-    st.metric("Alerts firing", len(firing))
-    if in_range or actions:
-        st.plotly_chart(_timeline(in_range, actions, view), width="stretch", key="timeline")
+    actions_in_range = [a for a in actions if a.at >= view.start]
+    left, middle, right = st.columns(3)
+    left.metric("Alerts firing", sum(a.state == "firing" for a in alerts))
+    middle.metric("Pending", sum(a.state == "pending" for a in alerts))
+    right.metric("Silenced", sum(a.silenced for a in alerts))
+    if in_range or actions_in_range:
+        st.plotly_chart(_timeline(in_range, actions_in_range, view), width="stretch", key="timeline")
     else:
         st.info(f"No alerts or actions in the last {view.range_label}.", icon=":material/notifications_off:")
     if alerts:
+        order = {"firing": 0, "pending": 1, "resolved": 2}
         coloured_table(
             [
                 {
                     "alert": a.alertname,
                     "state": a.state,
                     "severity": a.severity,
+                    "silenced": a.silenced,
                     "summary": a.summary,
-                    "labels": ", ".join(f"{k}={v}" for k, v in sorted(a.labels.items())),
+                    "labels": ", ".join(f"{k}={v}" for k, v in sorted(a.labels.items()) if k not in ("alertname", "severity")),
                     "since (UTC)": fmt_time(a.starts_at),
                     "until (UTC)": fmt_time(a.ends_at),
                 }
-                for a in sorted(alerts, key=lambda a: (a.state != "firing", -a.starts_at))
+                for a in sorted(alerts, key=lambda a: (order.get(a.state, 3), -a.starts_at))
             ],
             "state",
             key="alerts",
         )
     _silence_form(view, alerts)
+    _silences()
     st.subheader("Action audit")
     if actions:
         st.dataframe(
             [
                 {
                     "time (UTC)": fmt_time(a.at),
+                    "policy": a.policy,
                     "action": a.action,
+                    "decision": a.decision,
+                    "result": a.result,
                     "alert": a.alertname,
-                    "outcome": a.outcome,
-                    "dry run": a.dry_run,
+                    "labels": ", ".join(f"{k}={v}" for k, v in sorted(a.labels.items()) if k not in ("alertname", "severity")),
                     "detail": a.detail,
                 }
-                for a in sorted(actions, key=lambda a: -a.at)
+                for a in actions
             ],
             hide_index=True,
             width="stretch",

@@ -7,40 +7,56 @@ import streamlit as st
 
 from dashboard.charts import lag_figure, series_figure
 from dashboard.client import ApiError, Finding
-from dashboard.common import View, client, controls, not_available, run_body
+from dashboard.common import View, client, controls, fmt_time, not_available, run_body
 from dashboard.events import model_events
 
-__all__ = ["page"]
+__all__ = ["impact", "page"]
 
 
-def _impact(finding: Finding) -> str:
-    parts = []
-    if finding.impact is not None:
-        parts.append(f"estimated impact {finding.impact:+.3g} on {finding.kpi}")
-    if finding.lag_seconds is not None:
-        parts.append(f"about {finding.lag_seconds / 60:g} min later")
-    return "; ".join(parts)
+def impact(finding: Finding) -> str:
+    """The finding's estimated cost in words: its latest incident, else its effect per unit.
+
+    >>> from dashboard.client import Finding, Incident
+    >>> f = Finding("…", "m", "conversion", "credit", "v2", "latency of credit v2", 600.0, -0.9, 0.001, -0.2, 2)
+    >>> impact(f)
+    'Each unit of latency of credit v2 moves conversion by -0.2, about 10 min later.'
+    >>> from dataclasses import replace
+    >>> impact(replace(f, value_name="orders", incident=Incident(0.0, 3600.0, -0.012, -54.0)))
+    'Estimated impact: conversion -0.012 over the latest incident (1970-01-01 00:00 to 01:00 UTC), worth -54 orders.'
+    """
+    if finding.incident is not None:
+        i = finding.incident
+        worth = f", worth {i.value:+.3g} {finding.value_name}".rstrip() if i.value is not None else ""
+        span = f"{fmt_time(i.start)} to {fmt_time(i.end)[-5:]} UTC"
+        return f"Estimated impact: {finding.kpi} {i.kpi_change:+.3g} over the latest incident ({span}){worth}."
+    if finding.effect is not None:
+        later = f", about {finding.lag_seconds / 60:g} min later" if finding.lag_seconds else ""
+        return f"Each unit of {finding.metric_label} moves {finding.kpi} by {finding.effect:+.3g}{later}."
+    return ""
+
+
+def _number(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3g}"
 
 
 def _evidence(finding: Finding, view: View, index: int) -> None:
     with st.expander("Evidence (lag plot and statistics)"):
         st.caption(
-            f"strength {finding.strength if finding.strength is not None else '—'} · "
-            f"q-value {finding.q_value if finding.q_value is not None else '—'} · "
-            f"lag {finding.lag_seconds if finding.lag_seconds is not None else '—'} s"
+            f"strength {_number(finding.strength)} · q-value {_number(finding.q_value)} · "
+            f"lag {_number(finding.lag_seconds)} s · {finding.evidence} lines of evidence"
         )
+        name, labels = finding.series
         try:
-            labels = {k: str(v) for k, v in finding.labels.items()}
-            metric = client().series(finding.metric, start=view.start, end=view.end, labels=labels)
+            metric = client().series(name, start=view.start, end=view.end, labels=labels)
             kpi = client().series("driftline.kpi", start=view.start, end=view.end, labels={"kpi": finding.kpi})
         except (ApiError, httpx.HTTPError) as exc:
             st.warning(f"Cannot read the series behind this finding: {exc}")
             return
         if metric and kpi:
-            figure = lag_figure(metric[0], kpi[0], finding.lag_seconds or 0.0, finding.metric, finding.kpi)
+            figure = lag_figure(metric[0], kpi[0], finding.lag_seconds or 0.0, finding.metric_label, finding.kpi)
             st.plotly_chart(figure, width="stretch", key=f"lag-{index}")
         else:
-            st.info(f"No data for {finding.metric} or {finding.kpi} in the last {view.range_label}.")
+            st.info(f"No stored series {finding.metric} or KPI {finding.kpi} in the last {view.range_label}.")
 
 
 def _findings(view: View) -> None:
@@ -57,8 +73,8 @@ def _findings(view: View) -> None:
         st.info("No finding links a model metric to a KPI yet.", icon=":material/hourglass_empty:")
         return
     for index, finding in enumerate(findings, start=1):
-        impact = _impact(finding)
-        st.markdown(f"**{index}. {finding.sentence}**" + (f"  \n{impact}" if impact else ""))
+        text = impact(finding)
+        st.markdown(f"**{index}. {finding.sentence}**" + (f"  \n{text}" if text else ""))
         _evidence(finding, view, index)
 
 

@@ -60,11 +60,12 @@ def _body(view: View) -> None:
                 "GPU utilisation": r.gpu_utilization,
                 "linked KPI": r.kpi,
                 "alerts firing": r.alerts_firing,
+                "gate": r.gate,
                 "predictions": r.predictions,
             }
             for r in rows
         ],
-        "status",
+        ["status", "gate"],
         key="health",
         column_config={
             "drift share": st.column_config.ProgressColumn("drift share", format="percent", min_value=0.0, max_value=1.0),

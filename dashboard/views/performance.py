@@ -8,35 +8,38 @@ import httpx
 import streamlit as st
 
 from dashboard.charts import series_figure
-from dashboard.client import ApiError, Series
-from dashboard.common import View, client, controls, not_available, run_body
+from dashboard.client import ApiError, NotAvailable, Series
+from dashboard.common import View, client, controls, fmt_time, not_available, run_body
 
-__all__ = ["ANOMALY_MARK", "anomaly_events", "page"]
+__all__ = ["anomaly_events", "page"]
 
-#: Anomaly scores at or above this are drawn as markers on the charts.
-ANOMALY_MARK = 0.9
-
+#: hw.* series drawn per linked GPU: (series, title, unit).
 _GPU_SERIES = (
     ("hw.gpu.utilization", "GPU utilisation", "ratio"),
     ("hw.gpu.memory.usage", "GPU memory used", "bytes"),
     ("hw.power", "GPU power", "W"),
     ("hw.temperature", "GPU temperature", "°C"),
 )
+#: Latency series: (name, legend, bucket statistic); percentile points are running figures, read ``last``.
+_LATENCY = (
+    ("driftline.model.latency", "mean", "mean"),
+    ("driftline.model.latency.p50", "p50", "last"),
+    ("driftline.model.latency.p95", "p95", "last"),
+    ("driftline.model.latency.p99", "p99", "last"),
+)
 
 
-def anomaly_events(series: list[Series], threshold: float = ANOMALY_MARK) -> list[tuple[float, str, str]]:
-    """Chart events for the buckets whose highest anomaly score reaches ``threshold``.
+def anomaly_events(series: list[Series]) -> list[tuple[float, str, str]]:
+    """Chart events for the buckets that ``driftline.anomaly.detected`` flags (its value is 1 there).
 
-    >>> s = Series({"series": "latency"}, (0.0, 60.0, 120.0), (0.1, 0.5, 0.2), (0.2, 0.95, 0.3), (), ())
-    >>> anomaly_events([s])
-    [(60.0, 'alert', 'anomaly 0.95 (latency)')]
+    >>> flags = Series({"series": "hw.gpu.utilization", "hw.id": "GPU-a"}, (0.0, 60.0, 120.0), (), (0.0, 1.0, 0.0), (), ())
+    >>> anomaly_events([flags])
+    [(60.0, 'alert', 'anomaly in hw.gpu.utilization GPU-a')]
     """
     events = []
     for one in series:
-        what = one.labels.get("series") or one.labels.get("metric") or ""
-        for t, high in zip(one.t, one.max, strict=True):
-            if high >= threshold:
-                events.append((t, "alert", f"anomaly {high:.2f}" + (f" ({what})" if what else "")))
+        what = " ".join(str(one.labels[k]) for k in ("series", "hw.id") if k in one.labels)
+        events += [(t, "alert", f"anomaly in {what}".strip()) for t, flag in zip(one.t, one.max, strict=True) if flag >= 1.0]
     return events
 
 
@@ -57,73 +60,128 @@ def _chart(
     label_key: str | None = None,
     events: list[tuple[float, str, str]] | None = None,
     y_title: str = "",
+    value: str = "mean",
 ) -> None:
     if any(s.t for s in series):
-        figure = series_figure(series, title=title, label_key=label_key, events=events or (), y_title=y_title)
+        figure = series_figure(series, title=title, label_key=label_key, events=events or (), y_title=y_title, value=value)
         st.plotly_chart(figure, width="stretch", key=key)
     else:
         st.info(empty, icon=":material/hourglass_empty:")
 
 
+def _quality(view: View, model: str, version: str) -> None:
+    st.subheader("Quality on joined labels")
+    try:
+        quality = client().quality(model, version)
+    except ApiError as exc:
+        if exc.status == 404 and not isinstance(exc, NotAvailable):  # no labels joined / no such version yet
+            st.info("No quality yet: it appears once `ml.label` events join predictions.", icon=":material/hourglass_empty:")
+        else:
+            not_available("Quality", exc)
+        return
+    except httpx.HTTPError as exc:
+        st.warning(f"Cannot read quality: {exc}")
+        return
+    if quality.latest is not None:
+        previous = quality.history[1].metrics if len(quality.history) > 1 else {}
+        columns = st.columns(len(quality.metrics) + 1)
+        for column, (name, value) in zip(columns, sorted(quality.metrics.items()), strict=False):
+            before = previous.get(name)
+            column.metric(name, f"{value:.3f}", None if before is None else f"{value - before:+.3f}")
+        columns[-1].metric("labelled pairs", quality.latest.n)
+        st.caption(
+            f"{quality.task} · latest window {fmt_time(quality.latest.window_start)} to {fmt_time(quality.latest.window_end)} UTC"
+            + (" · the error-rate detector alarmed" if quality.drift_detected else "")
+        )
+    _chart(
+        _series("driftline.model.quality", view, {"model": model, "version": version}),
+        title="Quality per window",
+        key="quality",
+        label_key="metric",
+        events=[(w.window_start, "quality", "error-rate alarm") for w in quality.history if w.drift_detected],
+        empty=f"No quality windows in the last {view.range_label}.",
+    )
+
+
 def _gpus(view: View, model: str, version: str) -> None:
     st.subheader("GPUs")
     try:
-        hardware = client().hardware(model, version)
+        hardware = client().hardware(model, version, start=view.start, end=view.end)
     except ApiError as exc:
-        not_available("GPU inventory", exc)
+        if exc.status == 404 and not isinstance(exc, NotAvailable):  # no labels joined / no such version yet
+            st.info(f"No GPUs linked to {model} {version}: link them with the `gpu_models` setting.")
+        else:
+            not_available("GPUs", exc)
+        return
     except httpx.HTTPError as exc:
         st.warning(f"Cannot read GPUs: {exc}")
-    else:
-        if hardware.gpus:
-            st.dataframe(
-                [
-                    {
-                        "host": g.host,
-                        "GPU": g.gpu,
-                        "model": g.model_name,
-                        "utilisation": g.utilization,
-                        "memory (GiB)": None if g.memory_used_bytes is None else g.memory_used_bytes / 2**30,
-                        "power (W)": g.power_watts,
-                        "temperature (°C)": g.temperature_celsius,
-                    }
-                    for g in hardware.gpus
-                ],
-                hide_index=True,
-                width="stretch",
-                key="gpus",
-                column_config={"utilisation": st.column_config.ProgressColumn(format="percent", min_value=0.0, max_value=1.0)},
-            )
-        for name, value in hardware.efficiency.items():
-            st.metric(name.replace("_", " "), f"{value:.4g}")
+        return
+    if not hardware.gpus:
+        st.info(f"No GPUs linked to {model} {version}: link them with the `gpu_models` setting.", icon=":material/memory:")
+        return
+    left, middle, right = st.columns(3)
+    per_1k = hardware.gpu_seconds_per_1k_predictions
+    left.metric("GPU-seconds per 1k predictions", "—" if per_1k is None else f"{per_1k:,.1f}")
+    middle.metric("Idle share", "—" if hardware.idle_ratio is None else f"{hardware.idle_ratio:.0%}")
+    headroom = hardware.memory_headroom_min_bytes
+    right.metric("Memory headroom (min)", "—" if headroom is None else f"{headroom / 2**30:.1f} GiB")
+    st.dataframe(
+        [
+            {
+                "host": g.host,
+                "GPU": g.gpu,
+                "uuid": g.uuid,
+                "model": g.model_name,
+                "utilisation": g.utilization,
+                "memory (GiB)": None if g.memory_used_bytes is None else g.memory_used_bytes / 2**30,
+                "power (W)": g.power_watts,
+                "temperature (°C)": g.temperature_celsius,
+                "idle share": g.idle_ratio,
+            }
+            for g in hardware.gpus
+        ],
+        hide_index=True,
+        width="stretch",
+        key="gpus",
+        column_config={"utilisation": st.column_config.ProgressColumn(format="percent", min_value=0.0, max_value=1.0)},
+    )
+    linked = {(g.host, g.uuid) for g in hardware.gpus}
+
+    def mine(series: list[Series]) -> list[Series]:
+        return [s for s in series if (str(s.labels.get("host.name", "")), str(s.labels.get("hw.id", ""))) in linked]
+
+    flagged = mine(_series("driftline.anomaly.detected", view, {"series": "hw.gpu.utilization"}))
+    anomalies = anomaly_events(flagged)
     columns = st.columns(2)
     for i, (name, title, unit) in enumerate(_GPU_SERIES):
         with columns[i % 2]:
             _chart(
-                _series(name, view),
+                mine(_series(name, view)),
                 title=f"{title} per device",
                 key=f"gpu-{name}",
                 label_key="hw.id",
-                empty=f"No {name} telemetry in the last {view.range_label}.",
+                events=anomalies if name == "hw.gpu.utilization" else None,
+                empty=f"No {name} telemetry of these GPUs in the last {view.range_label}.",
                 y_title=unit,
             )
 
 
 def _body(view: View, model: str, version: str) -> None:
     labels = {"model": model, "version": version}
-    anomalies = anomaly_events(_series("driftline.anomaly.score", view, labels))
+    anomalies = anomaly_events(_series("driftline.anomaly.detected", view, {**labels, "series": "driftline.model.latency"}))
     left, right = st.columns(2)
     with left:
         _chart(
             _series("driftline.model.predictions", view, labels),
             title="Predictions per bucket",
             key="throughput",
-            events=anomalies,
+            value="count",
             empty=f"No prediction counts for {model} {version} in the last {view.range_label}.",
         )
     with right:
         latency = [
-            dataclasses.replace(s, labels={**s.labels, "series": statistic})
-            for name, statistic in (("driftline.model.latency", "mean"), ("driftline.model.latency.p95", "p95"))
+            dataclasses.replace(s, labels={**s.labels, "series": statistic}, mean=getattr(s, value))
+            for name, statistic, value in _LATENCY
             for s in _series(name, view, labels)
         ]
         _chart(
@@ -135,14 +193,7 @@ def _body(view: View, model: str, version: str) -> None:
             y_title="seconds",
             empty=f"No latency for {model} {version} in the last {view.range_label}.",
         )
-    _chart(
-        _series("driftline.model.quality", view, labels),
-        title="Quality on joined labels",
-        key="quality",
-        label_key="metric",
-        events=anomalies,
-        empty="No quality yet: it appears once `ml.label` events join predictions.",
-    )
+    _quality(view, model, version)
     _gpus(view, model, version)
 
 

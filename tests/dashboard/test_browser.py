@@ -13,18 +13,17 @@ from pathlib import Path
 import httpx
 import pytest
 from cdp import Browser
-from seed import MODEL, WINDOW, seed
+from seed import MODEL, seed, settings
 
-from monitor.settings import Settings
 from support import ROOT, ServerThread, free_port, require_binary
 
 #: page path -> (selector that shows it rendered, how many)
 PAGES = {
     "": ('[data-testid="stDataFrame"]', 1),  # the overview is the default page
     f"drift?model={MODEL}&version=v2": (".js-plotly-plot .main-svg", 2),
-    f"performance?model={MODEL}&version=v2": (".js-plotly-plot .main-svg", 2),
+    f"performance?model={MODEL}&version=v2": (".js-plotly-plot .main-svg", 7),  # traffic, latency, quality, 4 GPU charts
     "business": (".js-plotly-plot .main-svg", 1),
-    "alerts": ('[data-testid="stMetric"]', 1),
+    "alerts": (".js-plotly-plot .main-svg", 1),  # the alert timeline
 }
 
 
@@ -32,7 +31,7 @@ PAGES = {
 def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     require_binary("chromium", "Chromium")
     path = tmp_path_factory.mktemp("browser") / "driftline.db"
-    with ServerThread(Settings(db_url=f"sqlite:///{path}", port=0, window_seconds=WINDOW)) as server:  # type: ignore[call-arg]
+    with ServerThread(settings(f"sqlite:///{path}")) as server:
         seed(server.url)
         port = free_port()
         process = subprocess.Popen(

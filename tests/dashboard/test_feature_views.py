@@ -6,34 +6,30 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from seed import MODEL, ROWS, T0, WINDOW, seed
+from seed import MODEL, ROWS, T0, WINDOW, WINDOWS, seed, settings
 
-from monitor.settings import Settings
 from support import ServerThread
 
 
 @pytest.fixture(scope="module")
 def url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     path = tmp_path_factory.mktemp("views") / "driftline.db"
-    with ServerThread(Settings(db_url=f"sqlite:///{path}", port=0, window_seconds=WINDOW)) as server:  # type: ignore[call-arg]
+    with ServerThread(settings(f"sqlite:///{path}")) as server:
         seed(server.url)
         yield server.url
 
 
 def test_history_lists_every_window_oldest_first_and_filters(url: str) -> None:
     body = httpx.get(f"{url}/api/v1/models/{MODEL}/drift/history", params={"version": "v2"}).json()
-    assert body["total"] == 4
+    assert body["total"] == 2 * WINDOWS
     assert [(r["feature"], r["window_end"], r["drift_detected"]) for r in body["items"]] == [
-        ("income", T0 + WINDOW, True),
-        ("plan", T0 + WINDOW, False),
-        ("income", T0 + 2 * WINDOW, True),
-        ("plan", T0 + 2 * WINDOW, False),
+        (feature, T0 + k * WINDOW, feature == "income") for k in range(1, WINDOWS + 1) for feature in ("income", "plan")
     ]
     one = httpx.get(
         f"{url}/api/v1/models/{MODEL}/drift/history",
-        params={"version": "v2", "feature": "income", "start": T0 + WINDOW, "limit": 5},
+        params={"version": "v2", "feature": "income", "start": T0 + (WINDOWS - 1) * WINDOW, "limit": 5},
     ).json()
-    assert [(r["feature"], r["window_end"], r["n"]) for r in one["items"]] == [("income", T0 + 2 * WINDOW, ROWS)]
+    assert [(r["feature"], r["window_end"], r["n"]) for r in one["items"]] == [("income", T0 + WINDOWS * WINDOW, ROWS)]
 
 
 def test_distribution_puts_the_newest_window_on_the_reference_bins(url: str) -> None:
@@ -44,7 +40,7 @@ def test_distribution_puts_the_newest_window_on_the_reference_bins(url: str) -> 
     assert len(reference["counts"]) == len(reference["edges"]) + 1
     assert len(current["counts"]) == len(reference["counts"])
     assert sum(current["counts"]) == ROWS
-    assert current["window_end"] == T0 + 2 * WINDOW
+    assert current["window_end"] == T0 + WINDOWS * WINDOW
     # shifted by two standard deviations: most of the window lies above the reference's top edge
     assert current["counts"][-1] > ROWS / 2
     plan = httpx.get(f"{url}/api/v1/models/{MODEL}/distribution", params={"version": "v2", "feature": "plan"}).json()
