@@ -482,27 +482,96 @@ def _wait_ready(url: str, timeout: float) -> bool:
     return False
 
 
+def demo_config(*, window: float, speed: float, dcgm_port: int) -> dict[str, Any]:
+    """The settings ``driftline demo`` runs the server with: the credit-risk story, end to end.
+
+    >>> config = demo_config(window=1800.0, speed=240.0, dcgm_port=9400)
+    >>> [kpi["name"] for kpi in config["kpis"]], config["dcgm_targets"]
+    (['approval_rate', 'expected_loss_per_hour', 'revenue_per_hour'], ['http://127.0.0.1:9400/metrics'])
+    """
+    return {
+        "window_seconds": window,
+        # Simulated time runs `speed` times faster: allow a real second's worth of it for lateness.
+        "allowed_lateness_seconds": speed,
+        # Dozens of windows a minute: a stricter family-wise level keeps the stable version quiet.
+        "drift_alpha": 0.001,
+        "label_window_seconds": 4 * 3600.0,  # the scenario's labels arrive up to three hours late
+        "quality_window_seconds": window,
+        "kpis": [
+            {"name": "approval_rate", "metric": "credit.approval_rate"},
+            {"name": "expected_loss_per_hour", "metric": "credit.expected_loss_per_hour"},
+            {"name": "revenue_per_hour", "metric": "credit.revenue_per_hour"},
+        ],
+        "correlation_kpi_units": {"expected_loss_per_hour": {"unit": "USD/h"}, "revenue_per_hour": {"unit": "USD/h"}},
+        "gpu_models": [
+            {"model": "credit-risk", "version": "v1", "match": {"host": "gpu-host-a"}},
+            {"model": "credit-risk", "version": "v2", "match": {"host": "gpu-host-b"}},
+        ],
+        "gpu_max_sample_gap_seconds": 180.0,
+        "gpu_stale_seconds": 3 * 3600.0,  # the replayed history ends up to an hour before now
+        "anomaly_series": [{"name": "driftline.kpi"}, {"name": "hw.gpu.memory.usage"}, {"name": "driftline.model.latency"}],
+        "anomaly_threshold": 0.95,
+        "dcgm_targets": [f"http://127.0.0.1:{dcgm_port}/metrics"],
+        "correlation_interval_seconds": 60.0,
+        "correlation_lookback_seconds": 12 * 3600.0,
+        "alerts": {
+            "evaluation_interval": 2.0,
+            "policies": {
+                "rollback-canary": {
+                    "matchers": ['alertname="FeatureDrift"', 'version="v2"'],
+                    "scope": ["model", "version"],
+                    "cooldown": "1h",
+                    "dry_run": True,  # the audit shows what would have run
+                    "action": {
+                        "type": "argo-rollouts",
+                        "rollout": "{{ labels.model }}-{{ labels.version }}",
+                        "namespace": "credit",
+                    },
+                }
+            },
+        },
+    }
+
+
 def _demo(args: argparse.Namespace) -> int:
+    import yaml
+
+    from monitor.settings import Settings
+
     workdir = Path(tempfile.mkdtemp(prefix="driftline-demo-"))
     api = f"http://127.0.0.1:{args.port}"
+    dcgm_port = args.port + 1
+    config = workdir / "driftline.yaml"
+    config.write_text(yaml.safe_dump(demo_config(window=args.window, speed=args.speed, dcgm_port=dcgm_port), sort_keys=False))
+    Settings(**yaml.safe_load(config.read_text()))  # fail here, plainly, rather than in the child
     env = {
         **os.environ,
         "DRIFTLINE_DB_URL": f"sqlite:///{workdir / 'driftline.db'}",
-        "DRIFTLINE_WINDOW_SECONDS": str(args.window),
-        # Simulated time runs `speed` times faster: allow a real second's worth of it for lateness.
-        "DRIFTLINE_ALLOWED_LATENESS_SECONDS": str(args.speed),
         "DRIFTLINE_PORT": str(args.port),
-        # Dozens of windows a minute: a stricter family-wise level keeps the stable version quiet.
-        "DRIFTLINE_DRIFT_ALPHA": "0.001",
     }
-    server = subprocess.Popen([sys.executable, "-m", "monitor", "serve", "--log-level", "warning"], env=env)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "serve", "--config", str(config), "--log-level", "warning"], env=env
+    )
     children = [server]
     try:
         if not _wait_ready(f"{api}/healthz", timeout=60):
             print("driftline demo: the server did not start; see its output above", file=sys.stderr)
             return 1
         simulator = subprocess.Popen(
-            [sys.executable, "-m", "monitor", "simulate", "--api", api, "--rate", str(args.rate), "--speed", str(args.speed)],
+            [
+                sys.executable,
+                "-m",
+                "monitor",
+                "simulate",
+                "--api",
+                api,
+                "--rate",
+                str(args.rate),
+                "--speed",
+                str(args.speed),
+                "--dcgm-port",
+                str(dcgm_port),
+            ],
             env=env,
         )
         children.append(simulator)
