@@ -292,10 +292,32 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Se
 
 
 def markdown_reference() -> str:
-    """The settings as a Markdown table (``docs/configuration.md`` is generated from it)."""
+    """The settings, then the ``alerts:`` section's schemas, as Markdown tables.
+
+    ``docs/configuration.md`` is generated from it (a test keeps the two in sync).
+    """
+    from alerts.rules import AlertsConfig, Policy, Route, Rule
+
     lines = ["| option | environment variable | default | description |", "|---|---|---|---|"]
     for name, field in Settings.model_fields.items():
         default = field.default
         shown = "(unset)" if default is None else f"`{default}`"
         lines.append(f"| `{name}` | `{ENV_PREFIX}{name.upper()}` | {shown} | {field.description or ''} |")
+    for title, model in (
+        ("alerts:", AlertsConfig),
+        ("alerts.rules[]", Rule),
+        ("alerts.routes[]", Route),
+        ("alerts.policies.NAME", Policy),
+    ):
+        lines += ["", f"#### `{title}`", "", "| field | default | description |", "|---|---|---|"]
+        for name, field in model.model_fields.items():
+            key = field.alias or name
+            default = field.get_default(call_default_factory=True) if not field.is_required() else None
+            if field.is_required():
+                shown = "(required)"
+            elif default in (None, (), {}, []):
+                shown = "(unset)"
+            else:
+                shown = "(empty)" if default == "" else f"`{default}`"
+            lines.append(f"| `{key}` | {shown} | {(field.description or '').replace('|', '/')} |")
     return "\n".join(lines) + "\n"
