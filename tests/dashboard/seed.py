@@ -7,7 +7,7 @@
   linked to v2 by :func:`settings`' ``gpu_models`` rule; GPU-a's utilisation spikes once.
 * The KPI ``conversion`` follows a latency history of v2 :data:`LAG` minutes later (both exported as
   OTLP gauges, the KPI as ``driftline.kpi`` directly); ``POST /api/v1/correlations/run`` over that
-  history finds the link. After T0 the KPI arrives as ``shop.conversion`` through the ``kpis`` setting.
+  history finds the link. After t0 the KPI arrives as ``shop.conversion`` through the ``kpis`` setting.
 * The default ``FeatureDrift`` rule fires for v2, and a dry-run rollback policy audits it.
 """
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -29,8 +30,6 @@ from support import log_record, logs_request, wait_caught_up, wait_until
 MODEL = "credit"
 WINDOW = 300.0
 WINDOWS = 3
-#: Whole windows ending well before now, so they close on evaluation.
-T0 = float(math.floor(time.time() / WINDOW) * WINDOW - 4 * WINDOW)
 ROWS = 400
 #: v2's latency (seconds) in each window, the same for every prediction of the window.
 LATENCY = (0.1, 0.125, 0.125)
@@ -38,22 +37,37 @@ LATENCY = (0.1, 0.125, 0.125)
 ACCURACY = (0.9, 0.75)
 KPI = "conversion"
 KPI_METRIC = "shop.conversion"
-#: The KPI's value in every minute after T0 (sent as KPI_METRIC through the ``kpis`` setting).
+#: The KPI's value in every minute after t0 (sent as KPI_METRIC through the ``kpis`` setting).
 KPI_RECENT = 0.042
-#: Minutes of latency and KPI history before T0 for the correlation engine, and the KPI's delay.
+#: Minutes of latency and KPI history before t0 for the correlation engine, and the KPI's delay.
 HISTORY_MINUTES = 480
 LAG = 10
 GPU_HOST = "gpu-node-1"
 #: hw.id -> steady utilisation; GPU-a jumps to GPU_SPIKE for one minute, GPU_SPIKE_AT minutes ago.
+#: GPU_MINUTES is history enough for the anomaly detector, yet under the correlation's minimum evidence.
 GPUS = {"GPU-a": 0.6, "GPU-b": 0.3}
-GPU_MINUTES = 300
+GPU_MINUTES = 150
 GPU_SPIKE = 1.0
 GPU_SPIKE_AT = 30
 GPU_MEMORY_USED = 40 * 2**30
 GPU_MEMORY_LIMIT = 80 * 2**30
-NOW = float(math.floor(time.time() / 60) * 60)
-#: The minute GPU-a's utilisation spikes.
-SPIKE_T = NOW - 60 * GPU_SPIKE_AT
+
+
+@dataclass(frozen=True, slots=True)
+class Times:
+    """The wall-clock anchors of one seeding, taken when :func:`seed` runs (GPU readings must be fresh)."""
+
+    t0: float  # start of the first window of events; whole windows that end well before now
+    now: float  # the minute the GPU samples end
+
+    @property
+    def spike(self) -> float:
+        """The minute GPU-a's utilisation spikes."""
+        return self.now - 60 * GPU_SPIKE_AT
+
+    @staticmethod
+    def at(now: float) -> Times:
+        return Times(t0=math.floor(now / WINDOW) * WINDOW - 4 * WINDOW, now=math.floor(now / 60) * 60.0)
 
 
 def settings(db_url: str) -> Settings:
@@ -71,6 +85,7 @@ def settings(db_url: str) -> Settings:
         correlation_kpi_units={KPI: {"unit": "share", "value_per_unit_minute": 20_000.0, "value_name": "applications"}},
         alerts={
             "evaluation_interval": 0.2,
+            "disable": ["KpiAnomaly", "GpuSaturation"],  # the pages' alert counts stay pinned whatever the scores
             "policies": {
                 "abort-drifting": {
                     "matchers": ['alertname="FeatureDrift"'],
@@ -96,10 +111,10 @@ def _post_logs(http: httpx.Client, records: list[Any]) -> None:
     assert response.status_code == 200, response.text
 
 
-def _window(http: httpx.Client, version: str, k: int) -> None:
+def _window(http: httpx.Client, times: Times, version: str, k: int) -> None:
     """One window of predictions for ``version``; v2's get labels (``ACCURACY[k]`` of them right)."""
     rng = np.random.default_rng(10 * k + len(version))
-    start = T0 + k * WINDOW
+    start = times.t0 + k * WINDOW
     times = start + np.linspace(1, WINDOW - 1, ROWS)
     income = rng.normal(50_000 + (20_000.0 if version == "v2" else 0.0), 10_000, ROWS)
     plan = rng.choice(["basic", "pro"], ROWS, p=[0.7, 0.3])
@@ -135,12 +150,12 @@ def _window(http: httpx.Client, version: str, k: int) -> None:
         )
 
 
-def _gpu_points() -> list[GpuPoint]:
+def _gpu_points(times: Times) -> list[GpuPoint]:
     points = []
     for index, (uuid, steady) in enumerate(GPUS.items()):
         for minute in range(GPU_MINUTES, 0, -1):
-            t = NOW - 60 * minute
-            spike = uuid == "GPU-a" and t == SPIKE_T
+            t = times.now - 60 * minute
+            spike = uuid == "GPU-a" and t == times.spike
             points.append(
                 GpuPoint(
                     GPU_HOST,
@@ -157,18 +172,18 @@ def _gpu_points() -> list[GpuPoint]:
     return points
 
 
-def history() -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
-    """(time, value) of latency and of the KPI, one a minute for HISTORY_MINUTES before T0: the KPI follows latency."""
+def history(t0: float) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+    """(time, value) of latency and of the KPI, one a minute for HISTORY_MINUTES before t0: the KPI follows latency."""
     pair = scenarios.linked_pair(np.random.default_rng(3), HISTORY_MINUTES, lag=LAG, effect=-2.0, noise=0.5)
-    times = T0 - 60 * HISTORY_MINUTES + 60 * np.arange(HISTORY_MINUTES) + 30
+    times = t0 - 60 * HISTORY_MINUTES + 60 * np.arange(HISTORY_MINUTES) + 30
     return list(zip(times.tolist(), (0.1 + 0.01 * pair.x).tolist(), strict=True)), list(
         zip(times.tolist(), (pair.y / 1000).tolist(), strict=True)
     )
 
 
-def recent_kpis() -> list[KpiPoint]:
-    """KPI_METRIC once a minute from T0 to now, through the ``kpis`` setting (after the correlation's range)."""
-    return [KpiPoint(KPI_METRIC, "1", t + 30, KPI_RECENT) for t in np.arange(T0, NOW, 60.0).tolist()]
+def _recent_kpis(times: Times) -> list[KpiPoint]:
+    """KPI_METRIC once a minute from t0 to now, through the ``kpis`` setting (after the correlation's range)."""
+    return [KpiPoint(KPI_METRIC, "1", t + 30, KPI_RECENT) for t in np.arange(times.t0, times.now, 60.0).tolist()]
 
 
 def _post_metrics(http: httpx.Client, request: Any) -> None:
@@ -211,24 +226,26 @@ def export_gauges(url: str, name: str, points: list[tuple[dict[str, Any], float,
         exporter.shutdown()
 
 
-def seed(url: str) -> None:
-    """Everything above, through the ingest endpoints; returns once the server has caught up."""
-    latency, kpi = history()
+def seed(url: str) -> Times:
+    """Everything above, through the ingest endpoints, anchored at now; returns once the server has caught up."""
+    times = Times.at(time.time())
+    latency, kpi = history(times.t0)
     export_gauges(url, "driftline.model.latency", [({"model": MODEL, "version": "v2"}, t, v) for t, v in latency])
     export_gauges(url, "driftline.kpi", [({"kpi": KPI}, t, v) for t, v in kpi])
     with httpx.Client(base_url=url, timeout=60) as http:
-        _post_metrics(http, metrics_request(_gpu_points(), recent_kpis()))
+        _post_metrics(http, metrics_request(_gpu_points(times), _recent_kpis(times)))
         for version in ("v1", "v2"):
             path = f"/api/v1/models/{MODEL}/versions/{version}/reference"
             response = http.put(path, content=reference_csv(), headers={"Content-Type": "text/csv"})
             assert response.status_code == 200, response.text
         for k in range(WINDOWS):
             for version in ("v1", "v2"):
-                _window(http, version, k)
+                _window(http, times, version, k)
             wait_caught_up(url)
             for version in ("v1", "v2"):
                 assert http.post(f"/api/v1/models/{MODEL}/evaluate", params={"version": version}).status_code == 200
         wait_caught_up(url)
-        run = http.post("/api/v1/correlations/run", params={"since": T0 - 60 * HISTORY_MINUTES, "until": T0})
+        run = http.post("/api/v1/correlations/run", params={"since": times.t0 - 60 * HISTORY_MINUTES, "until": times.t0})
         assert run.status_code == 200, run.text
         wait_until(lambda: http.get("/api/v1/actions").json()["total"] > 0, timeout=30)
+    return times

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 import seed as data
-from seed import MODEL, T0, seed, settings
+from seed import MODEL, Times, seed, settings
 from streamlit.testing.v1 import AppTest
 
 from dashboard.common import fmt_time
@@ -29,11 +29,22 @@ def render(name: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def seeding(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Times]]:
     path = tmp_path_factory.mktemp("seeded") / "driftline.db"
     with ServerThread(settings(f"sqlite:///{path}")) as server:
-        seed(server.url)
-        yield server.url
+        yield server.url, seed(server.url)
+
+
+@pytest.fixture(scope="module")
+def seeded(seeding: tuple[str, Times]) -> str:
+    """The seeded server's URL."""
+    return seeding[0]
+
+
+@pytest.fixture(scope="module")
+def times(seeding: tuple[str, Times]) -> Times:
+    """When the seeded data lies."""
+    return seeding[1]
 
 
 @pytest.fixture
@@ -67,7 +78,7 @@ def chart(app: AppTest, title: str) -> dict[str, Any]:
     return found[0]
 
 
-def test_overview_rows_show_drift_quality_latency_gpu_kpi_alerts_and_gate(seeded: str) -> None:
+def test_overview_rows_show_drift_quality_latency_gpu_kpi_alerts_and_gate(seeded: str, times: Times) -> None:
     app = run_page("overview", seeded)
     frame = app.dataframe[0].value
     assert list(frame["version"]) == ["v2", "v1"]  # the drifting version first
@@ -77,7 +88,7 @@ def test_overview_rows_show_drift_quality_latency_gpu_kpi_alerts_and_gate(seeded
     assert v2["quality trend"] == f"accuracy {data.ACCURACY[-1]:.3g} ↓"
     # the latest reading of each linked GPU: 0.6 and 0.3, each + 0.01 sin(1) in the last minute
     assert v2["GPU utilisation"] == pytest.approx(sum(data.GPUS.values()) / 2 + 0.01 * math.sin(1))
-    first_kpi = data.history()[1][0][1]
+    first_kpi = data.history(times.t0)[1][0][1]
     assert v2["linked KPI"] == f"{data.KPI} {data.KPI_RECENT:.3g} {'↓' if first_kpi > data.KPI_RECENT else '↑'}"
     assert v2["alerts firing"] == 1  # FeatureDrift on income
     assert v2["details"] == f"drift?model={MODEL}&version=v2"
@@ -88,7 +99,7 @@ def test_overview_rows_show_drift_quality_latency_gpu_kpi_alerts_and_gate(seeded
     assert (metrics["Model versions"], metrics["Drifting"], metrics["Alerts firing"]) == ("2", "1", "1")
     assert app.query_params["model"] == MODEL
     [banner] = app.error
-    assert banner.value == f"**{MODEL} v2** is drifting on `income` (1 of 2 features) since {fmt_time(T0)} UTC."
+    assert banner.value == f"**{MODEL} v2** is drifting on `income` (1 of 2 features) since {fmt_time(times.t0)} UTC."
 
 
 def test_drift_page_ranks_features_and_plots_the_selected_one(seeded: str) -> None:
@@ -118,9 +129,10 @@ def test_check_now_evaluates_and_reports(seeded: str) -> None:
     assert [s.value for s in app.success] == ["Checked now: 1 of 2 features drifting."]
 
 
-def test_business_page_says_the_finding_with_its_impact_and_plots_lag_and_kpi(seeded: str) -> None:
+def test_business_page_says_the_finding_with_its_impact_and_plots_lag_and_kpi(seeded: str, times: Times) -> None:
     app = run_page("business", seeded, model=MODEL, version="v2")
-    [finding] = httpx.get(f"{seeded}/api/v1/correlations").json()["items"]
+    finding = httpx.get(f"{seeded}/api/v1/correlations").json()["items"][0]  # the strongest, best first
+    assert finding["metric"] == f"driftline.model.latency{{model={MODEL},version=v2}}"
     assert finding["sentence"].startswith(f"When latency of {MODEL} v2 rises by one unit, {data.KPI} falls by")
     assert f"about {data.LAG} min later" in finding["sentence"]
     effect = finding["effect"]
@@ -138,7 +150,7 @@ def test_business_page_says_the_finding_with_its_impact_and_plots_lag_and_kpi(se
 
     kpi = chart(app, data.KPI)
     line = kpi["data"][0]
-    history = [v for _, v in data.history()[1]]
+    history = [v for _, v in data.history(times.t0)[1]]
     assert line["y"][: len(history)] == pytest.approx(history)
     assert line["y"][len(history) :] == pytest.approx([data.KPI_RECENT] * (len(line["y"]) - len(history)))
     events = [trace["name"] for trace in kpi["data"][1:]]
@@ -147,7 +159,7 @@ def test_business_page_says_the_finding_with_its_impact_and_plots_lag_and_kpi(se
     assert "abort-drifting: argo-rollouts (dry run) ok" in events
 
 
-def test_performance_page_plots_traffic_latency_quality_and_linked_gpus_with_anomalies(seeded: str) -> None:
+def test_performance_page_plots_traffic_latency_quality_and_linked_gpus_with_anomalies(seeded: str, times: Times) -> None:
     app = run_page("performance", seeded, model=MODEL, version="v2")
     throughput = chart(app, "Predictions per bucket")
     assert sum(throughput["data"][0]["y"]) == data.ROWS * data.WINDOWS
@@ -176,7 +188,7 @@ def test_performance_page_plots_traffic_latency_quality_and_linked_gpus_with_ano
     assert [trace["name"] for trace in utilisation["data"][:2]] == list(data.GPUS)
     [marker] = utilisation["data"][2:]  # driftline.anomaly.detected flags GPU-a's spike, and only it
     assert marker["name"] == "anomaly in hw.gpu.utilization GPU-a"
-    assert marker["x"] == [datetime.fromtimestamp(data.SPIKE_T, tz=UTC).isoformat()]
+    assert marker["x"] == [datetime.fromtimestamp(times.spike, tz=UTC).isoformat()]
     for title in ("GPU memory used per device", "GPU power per device", "GPU temperature per device"):
         assert [trace["name"] for trace in chart(app, title)["data"]] == list(data.GPUS)
 
