@@ -1,4 +1,4 @@
-"""Model events to draw on KPI charts: deployments, drift onsets, quality drops, rollbacks."""
+"""Model events to draw on KPI charts: deployments, drift onsets, quality drops, quality alerts, rollbacks."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from collections.abc import Sequence
 
 import httpx
 
-from dashboard.client import Action, Alert, ApiError, DriftlineClient, DriftResult, ModelVersion
+from dashboard.client import Action, Alert, ApiError, DriftlineClient, DriftResult, ModelVersion, QualityWindow
 
-__all__ = ["drift_onset", "model_events"]
+__all__ = ["drift_onset", "model_events", "quality_drops"]
 
 Event = tuple[float, str, str]  # (unix time, kind, text); kind picks the colour in dashboard.charts
 
@@ -35,6 +35,24 @@ def _alert_events(alerts: Sequence[Alert]) -> list[Event]:
         for a in alerts
         if "quality" in a.alertname.lower() and a.state != "pending"
     ]
+
+
+def quality_drops(model: str, version: str, windows: Sequence[QualityWindow]) -> list[Event]:
+    """One event where each run of windows in which the error-rate detector alarmed begins.
+
+    >>> w = lambda start, drift, accuracy: QualityWindow(start, start + 300, 100, {"accuracy": accuracy}, drift)
+    >>> quality_drops("m", "v2", [w(900, True, 0.7), w(600, True, 0.8), w(300, False, 0.9), w(0, True, 0.6)])
+    [(0, 'quality', 'quality drop m v2 (accuracy 0.6)'), (600, 'quality', 'quality drop m v2 (accuracy 0.8)')]
+    """
+    events: list[Event] = []
+    before = False
+    for window in sorted(windows, key=lambda w: w.window_start):
+        if window.drift_detected and not before and window.metrics:
+            name = "accuracy" if "accuracy" in window.metrics else min(window.metrics)
+            what = f"{name} {window.metrics[name]:.3g}"
+            events.append((window.window_start, "quality", f"quality drop {model} {version} ({what})"))
+        before = window.drift_detected
+    return events
 
 
 def _action_events(actions: Sequence[Action]) -> list[Event]:
@@ -65,6 +83,9 @@ def model_events(client: DriftlineClient, models: Sequence[ModelVersion], start:
             continue
         if onset is not None:
             events.append((onset, "drift", f"drift onset {m.model} {m.version} ({top})"))
+    for m in models:
+        with contextlib.suppress(ApiError, httpx.HTTPError):  # 404 until labels join
+            events += quality_drops(m.model, m.version, client.quality(m.model, m.version).history)
     with contextlib.suppress(ApiError, httpx.HTTPError):
         events += _alert_events(client.alerts())
     with contextlib.suppress(ApiError, httpx.HTTPError):

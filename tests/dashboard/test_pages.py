@@ -157,6 +157,7 @@ def test_business_page_says_the_finding_with_its_impact_and_plots_lag_and_kpi(se
     assert any(name.startswith(f"drift onset {MODEL} v2 (income)") for name in events), events
     assert f"deployed {MODEL} v2" in events
     assert "abort-drifting: argo-rollouts (dry run) ok" in events
+    assert f"quality drop {MODEL} v2 (accuracy {data.ACCURACY[0]:.3g})" in events  # both windows alarmed: one onset
 
 
 def test_performance_page_plots_traffic_latency_quality_and_linked_gpus_with_anomalies(seeded: str, times: Times) -> None:
