@@ -12,9 +12,10 @@ import pytest
 
 from support import ServerProcess, free_port, inference, log_record, logs_request, scrape, wait_caught_up
 
-BATCHES = 80
+BATCHES = 200
 PER_BATCH = 100
-STEP_NS = 50_000_000  # 0.05 s of event time between events: 8,000 events span 400 s = 40 windows
+STEP_NS = 50_000_000  # 0.05 s of event time between events: 20,000 events span 1,000 s = 100 windows
+ROUNDS = 10  # SIGKILLs at random moments while the stream runs
 
 
 def batch_bodies(start_ns: int) -> list[bytes]:
@@ -80,7 +81,7 @@ def test_sigkill_mid_stream_loses_nothing_and_counts_nothing_twice(db_url: str) 
         sender.start()
         rng = random.Random(7)
         kills = 0
-        while sender.is_alive() and kills < 5:
+        while sender.is_alive() and kills < ROUNDS:
             time.sleep(rng.uniform(0.2, 0.8))
             if not sender.is_alive():
                 break
@@ -89,7 +90,7 @@ def test_sigkill_mid_stream_loses_nothing_and_counts_nothing_twice(db_url: str) 
             server.start()
         sender.join(timeout=120)
         assert not sender.is_alive()
-        assert kills >= 3, "the stream ended before the server could be killed mid-stream"
+        assert kills == ROUNDS, "the stream ended before the server could be killed mid-stream"
         assert sender.failures >= kills  # every kill interrupted the stream
         assert sender.acknowledged == BATCHES * PER_BATCH
 
