@@ -13,6 +13,8 @@ import pytest
 
 from support import free_port, require_binary
 
+pytest_plugins = ["alert_fixtures"]
+
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 

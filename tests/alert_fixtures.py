@@ -1,4 +1,4 @@
-"""Fixtures for alert tests: a settable clock, seeded values, a migrated database."""
+"""Fixtures for the alert tests (registered by tests/conftest.py): a settable clock, seeded values, a migrated database."""
 
 from __future__ import annotations
 
