@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import json
 import ssl
+import subprocess
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
-__all__ = ["Built", "FakeReceiver", "Received", "Reply"]
+import httpx
+
+from support import free_port, require_binary
+
+__all__ = ["ALERTMANAGER", "Built", "FakeReceiver", "Received", "Reply", "running_alertmanager"]
 
 
 @dataclass(frozen=True)
@@ -117,3 +124,46 @@ class Built:
         for item in self.made:
             if hasattr(item, "shutdown"):
                 item.shutdown()
+
+
+ALERTMANAGER = "prometheus-alertmanager"
+
+
+@contextmanager
+def running_alertmanager(workdir: Path, webhook_url: str) -> Iterator[str]:
+    """A real Alertmanager on loopback that routes every alert to ``webhook_url``; yields its URL."""
+    require_binary(ALERTMANAGER, "Prometheus Alertmanager")
+    config = workdir / "am.yml"
+    config.write_text(
+        "route:\n  receiver: hook\n  group_by: [alertname]\n  group_wait: 1s\n  group_interval: 1s\n  repeat_interval: 1h\n"
+        f"receivers:\n  - name: hook\n    webhook_configs:\n      - url: {webhook_url}\n        send_resolved: true\n"
+    )
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            ALERTMANAGER,
+            f"--config.file={config}",
+            f"--storage.path={workdir / 'am'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--cluster.listen-address=",  # no gossip port on all interfaces
+            "--log.level=warn",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError("alertmanager did not become ready")
+            time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -13,11 +12,10 @@ from typing import Any
 
 import httpx
 import pytest
-from http_fakes import Built, FakeReceiver, Received
+from http_fakes import Built, FakeReceiver, Received, running_alertmanager
 
 from alerts.model import Alert, Notification
 from alerts.notifiers import AlertmanagerNotifier, build_notifier
-from support import free_port, require_binary
 
 
 @pytest.fixture
@@ -26,7 +24,6 @@ def built() -> Iterator[Built]:
         yield builder
 
 
-BINARY = "prometheus-alertmanager"
 Make = Callable[..., Any]
 STARTS = time.time() - 30
 DRIFT = Alert(
@@ -44,42 +41,8 @@ DRIFT = Alert(
 
 @pytest.fixture
 def alertmanager(tmp_path: Path) -> Iterator[tuple[str, FakeReceiver]]:
-    require_binary(BINARY, "Prometheus Alertmanager")
-    with FakeReceiver() as receiver:
-        config = tmp_path / "am.yml"
-        config.write_text(
-            "route:\n  receiver: hook\n  group_by: [alertname]\n  group_wait: 1s\n  group_interval: 1s\n  repeat_interval: 1h\n"
-            f"receivers:\n  - name: hook\n    webhook_configs:\n      - url: {receiver.url}/am\n        send_resolved: true\n"
-        )
-        port = free_port()
-        process = subprocess.Popen(
-            [
-                BINARY,
-                f"--config.file={config}",
-                f"--storage.path={tmp_path / 'am'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--cluster.listen-address=",
-                "--log.level=warn",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError("alertmanager did not become ready")
-                time.sleep(0.1)
-            yield url, receiver
-        finally:
-            process.terminate()
-            process.wait(timeout=10)
+    with FakeReceiver() as receiver, running_alertmanager(tmp_path, f"{receiver.url}/am") as url:
+        yield url, receiver
 
 
 def deliveries(receiver: FakeReceiver, status: str, timeout: float = 30.0) -> Received:
