@@ -13,7 +13,10 @@ from collectors.records import Batch
 from monitor.api.runtime import Runtime
 from monitor.ingest_log import LogOverloaded
 
-__all__ = ["Unavailable", "commit_batches", "read_capped"]
+__all__ = ["Unavailable", "commit_batches", "read_capped", "unavailable_detail"]
+
+#: What SQLite ("database or disk is full"), the OS and PostgreSQL say when storage has no room.
+_OUT_OF_SPACE = ("disk is full", "no space left on device", "could not extend file", "diskfull")
 
 
 class Unavailable(Exception):
@@ -24,6 +27,18 @@ class Unavailable(Exception):
         self.message = message
         self.retry_after = retry_after
         self.reason = reason
+
+
+def unavailable_detail(exc: BaseException) -> str:
+    """Why the store refused a write, in words an operator can act on; never the driver's text.
+
+    >>> unavailable_detail(OSError(28, "No space left on device"))
+    'the store is out of space'
+    >>> unavailable_detail(ConnectionRefusedError())
+    'ConnectionRefusedError'
+    """
+    text = f"{type(exc).__name__} {exc}".lower()
+    return "the store is out of space" if any(marker in text for marker in _OUT_OF_SPACE) else type(exc).__name__
 
 
 async def read_capped(request: Request, limit: int) -> bytes:
@@ -59,6 +74,6 @@ async def commit_batches(runtime: Runtime, signal: str, body: bytes, batches: Se
         result = await asyncio.wrap_future(future)
     except Exception as exc:
         raise Unavailable(
-            f"the ingest log is unavailable: {type(exc).__name__}", retry_after=5, reason="store_unavailable"
+            f"the ingest log is unavailable: {unavailable_detail(exc)}", retry_after=5, reason="store_unavailable"
         ) from None
     return result.duplicate

@@ -1,0 +1,65 @@
+"""Load for fault tests: senders that retry each batch until it is acknowledged, like an exporter."""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+
+import httpx
+
+from support import inference, log_record, logs_request
+
+PER_BATCH = 50
+
+
+def batch_body(model: str, lane: int, seq: int) -> bytes:
+    records = [
+        log_record(inference(model, "v1", f"{lane}-{seq}-{i}", {"x": float((seq * PER_BATCH + i) % 97), "lane": f"l{lane}"}))
+        for i in range(PER_BATCH)
+    ]
+    return logs_request(records).SerializeToString()
+
+
+class RetryingSender(threading.Thread):
+    """POSTs numbered batches, each until it gets a 200, and records every status it saw."""
+
+    def __init__(self, url: str, model: str, lane: int) -> None:
+        super().__init__(daemon=True)
+        self.url = url
+        self.model = model
+        self.lane = lane
+        self.acknowledged = 0  # events in batches answered 200
+        self.statuses: collections.Counter[int | str] = collections.Counter()
+        self.retry_after: set[str] = set()
+        self.refusals: list[str] = []  # bodies of the first few non-200 answers
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        seq = 0
+        with httpx.Client(timeout=30) as client:
+            while not self.stopping.is_set():
+                body = batch_body(self.model, self.lane, seq)
+                while True:  # a batch once started is sent until acknowledged, even when stopping
+                    try:
+                        response = client.post(
+                            f"{self.url}/v1/logs", content=body, headers={"Content-Type": "application/x-protobuf"}
+                        )
+                        self.statuses[response.status_code] += 1
+                        if response.status_code == 200:
+                            break
+                        if len(self.refusals) < 5:
+                            self.refusals.append(response.text)
+                        if "retry-after" in response.headers:
+                            self.retry_after.add(response.headers["retry-after"])
+                    except httpx.TransportError as exc:
+                        self.statuses[type(exc).__name__] += 1
+                    time.sleep(0.1)
+                self.acknowledged += PER_BATCH
+                seq += 1
+                time.sleep(0.02)
+
+    def finish(self, timeout: float = 120) -> None:
+        self.stopping.set()
+        self.join(timeout=timeout)
+        assert not self.is_alive(), "a batch was never acknowledged"
