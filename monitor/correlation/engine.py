@@ -3,8 +3,8 @@
 Steps (each a pure function in its own module):
 
 1. every series is pre-whitened by its own AR fit (:mod:`~monitor.correlation.lagged`);
-2. residual cross-correlations of every model-side series with every KPI at lags
-   ``-max_lag..max_lag``, with Fisher-z p-values;
+2. residual cross-correlations (each series winsorised) of every model-side series with every
+   KPI at lags ``-max_lag..max_lag``, with Fisher-z p-values on the effective sample size;
 3. Benjamini-Hochberg over *all* pairs and lags (:func:`~monitor.correlation.findings.bh_q_values`);
 4. for each pair with a significant lag (``q < alpha`` and ``|r| >= min_strength``), the best
    lag decides the direction; then supporting evidence: Granger F-tests both ways
@@ -30,7 +30,15 @@ from monitor.correlation.events import change_points, event_study, match_events
 from monitor.correlation.findings import Finding, IncidentEstimate, bh_q_values
 from monitor.correlation.granger import granger_test
 from monitor.correlation.impact import KpiUnit, incident_impact, incidents, lagged_effect
-from monitor.correlation.lagged import autocorrelations, cross_correlate, prewhiten
+from monitor.correlation.lagged import (
+    autocorrelations,
+    bartlett_inflation,
+    cross_correlate,
+    effective_sizes,
+    fisher_p_values,
+    prewhiten,
+    winsorize,
+)
 
 __all__ = ["EngineConfig", "RunResult", "Scan", "Series", "correlate", "scan"]
 
@@ -162,20 +170,31 @@ def scan(
         residuals = np.column_stack([w.residuals for w in whitened]) if whitened else np.empty((grid.size, 0))
         orders = [w.order for w in whitened]
         return Scan(lags, empty, np.zeros(empty.shape, dtype=np.int64), empty, empty, none, orders, residuals)
-    ex = np.column_stack([w.residuals for w in whitened[: len(model_series)]])
-    ey = np.column_stack([w.residuals for w in whitened[len(model_series) :]])
+    ex = np.column_stack([winsorize(w.residuals) for w in whitened[: len(model_series)]])
+    ey = np.column_stack([winsorize(w.residuals) for w in whitened[len(model_series) :]])
     blocks = []
     chunks = range(0, len(model_series), _CHUNK)
     acf_x, acf_y = autocorrelations(ex, 10), autocorrelations(ey, 10)
     for done, start in enumerate(chunks, start=1):
         part = slice(start, start + _CHUNK)
-        blocks.append(cross_correlate(ex[:, part], ey, cfg.max_lag, min_overlap=cfg.min_overlap, acf_a=acf_x[part], acf_b=acf_y))
+        blocks.append(
+            cross_correlate(
+                ex[:, part], ey, cfg.max_lag, min_overlap=cfg.min_overlap, acf_a=acf_x[part], acf_b=acf_y, robust=False
+            )
+        )
         report("cross-correlating", done, len(chunks))
     r = np.concatenate([b.r for b in blocks])
+    n = np.concatenate([b.n for b in blocks])
     p = np.concatenate([b.p_value for b in blocks])
+    # The effective sample size can only raise a p-value, and BH is monotone: only the pair-lags
+    # that pass on cell counts can pass at all. Computing it for those alone gives exactly the
+    # links and q-values of computing it everywhere (the rest stay above alpha either way).
+    mi, kj, li = np.nonzero(bh_q_values(p) < cfg.alpha)
+    if mi.size:
+        effective = effective_sizes(ex, ey, mi, kj, blocks[0].lags[li], min_overlap=cfg.min_overlap)
+        p[mi, kj, li] = fisher_p_values(r[mi, kj, li], effective, bartlett_inflation(acf_x, acf_y)[mi, kj])
     q = bh_q_values(p)
     links = (q < cfg.alpha) & (np.abs(r) >= cfg.min_strength)
-    n = np.concatenate([b.n for b in blocks])
     return Scan(blocks[0].lags, r, n, p, q, links, [w.order for w in whitened], np.column_stack([ex, ey]))
 
 

@@ -12,16 +12,29 @@ gives honest p-values; what autocorrelation the fit leaves is charged to the var
 Bartlett's formula. A real link survives pre-whitening: the model series' innovations show up
 in the KPI's innovations at the link's lag.
 
+The normal approximation also needs the products ``a[t] b[t + lag]`` to share the sum, and
+whitened series are often far from that: a step series (a drift score per 30-minute window
+spread over 1-minute cells) keeps its innovations in the few cells where a window starts, an
+anomaly flag in the few cells where it fires, and a KPI that shifts once in the one cell of
+the shift. Two such series meet at some lag by chance, and one product then makes ``r`` large.
+The test is therefore self-normalised [3]_: the sample size is replaced by the effective one
+``n_eff = S_aa S_bb / sum (e_t - mean e)^2`` with ``e_t`` the centred products (at most ``n``),
+which is ``n`` when the products are alike and the number of windows, or about one, when a few
+of them carry the sum.
+
 References
 ----------
 .. [1] G. E. P. Box, G. M. Jenkins, *Time Series Analysis: Forecasting and Control*, ch. 11.
 .. [2] L. D. Haugh, "Checking the independence of two covariance-stationary time series: a
    univariate residual cross-correlation approach", JASA 71(354), 1976.
+.. [3] V. Dalla, L. Giraitis, P. C. B. Phillips, "Robust tests for white noise and
+   cross-correlation", Econometric Theory 38(5), 2022.
 """
 
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -33,10 +46,14 @@ __all__ = [
     "CrossCorrelation",
     "Whitened",
     "autocorrelations",
+    "bartlett_inflation",
     "cross_correlate",
     "deterministic_terms",
+    "effective_sizes",
+    "fisher_p_values",
     "looks_integrated",
     "prewhiten",
+    "winsorize",
 ]
 
 Floats = npt.NDArray[np.float64]
@@ -235,14 +252,48 @@ def prewhiten(
     return Whitened((residuals - np.nanmean(residuals)) / spread, best, differenced)
 
 
+def winsorize(x: npt.ArrayLike, limit: float = 4.0) -> Floats:
+    """Values clipped to ``median ± limit`` robust standard deviations, then standardised.
+
+    The robust standard deviation is ``1.4826 * MAD`` (the plain one when more than half the
+    values are equal). Meant for whitened series before they are correlated: a single huge
+    innovation (a level shift, a spike) no longer outweighs the rest, so a link carried by the
+    bulk of the cells is still seen and one coincidence of two spikes is not. Clipping each series
+    on its own keeps independent series independent, so no test loses its level. NaN stays NaN.
+
+    Examples
+    --------
+    >>> winsorize([0.0, 1.0, -1.0, 0.5, -0.5, 40.0]).round(2).tolist()
+    [-0.42, 0.12, -0.96, -0.15, -0.69, 2.1]
+    """
+    v = np.asarray(x, dtype=np.float64)
+    present = v[np.isfinite(v)]
+    if present.size == 0:
+        return v.copy()
+    centre = float(np.median(present))
+    scale = 1.4826 * float(np.median(np.abs(present - centre)))
+    if not scale > 0:
+        scale = float(np.std(present))
+    clipped = np.clip(v, centre - limit * scale, centre + limit * scale)
+    spread = float(np.nanstd(clipped))
+    if not spread > 0:
+        return np.full(v.shape, np.nan)
+    return (clipped - np.nanmean(clipped)) / spread
+
+
 @dataclass(frozen=True, slots=True)
 class CrossCorrelation:
-    """Correlation of ``a[:, i]`` at ``t`` with ``b[:, j]`` at ``t + lag``: arrays of shape (M, K, lags)."""
+    """Correlation of ``a[:, i]`` at ``t`` with ``b[:, j]`` at ``t + lag``: arrays of shape (M, K, lags).
+
+    ``n`` counts the pairwise complete cells, ``effective`` the independent observations they
+    amount to (see :func:`cross_correlate`).
+    """
 
     lags: npt.NDArray[np.int64]
     r: Floats
     n: npt.NDArray[np.int64]
     p_value: Floats
+    effective: Floats
 
 
 def autocorrelations(x: npt.ArrayLike, max_lag: int) -> Floats:
@@ -287,6 +338,7 @@ def cross_correlate(
     bartlett_lags: int = 10,
     acf_a: Floats | None = None,
     acf_b: Floats | None = None,
+    robust: bool = True,
 ) -> CrossCorrelation:
     """Pearson correlation of every column of ``a`` with every column of ``b`` at lags ``-max_lag..max_lag``.
 
@@ -294,11 +346,18 @@ def cross_correlate(
     correlation uses the cells where both values exist, and pairs with fewer than
     ``min_overlap`` such cells get NaN. The p-value (Fisher's z, two-sided) is meant for
     pre-whitened inputs (see :func:`prewhiten`); on raw autocorrelated series it would be far
-    too small. Whatever autocorrelation the whitening left is still accounted for: the
-    variance of ``r`` is inflated by Bartlett's factor ``1 + 2 sum_j rho_a(j) rho_b(j)`` over
-    ``j = 1..bartlett_lags`` (never below 1), i.e. the sample size is replaced by an effective
-    one [2]_ (``acf_a`` / ``acf_b``: the columns' :func:`autocorrelations`, when already known).
-    All pairs are computed at once: a few matrix products per lag.
+    too small. The sample size in Fisher's z is the effective one, ``effective``: the
+    self-normalised count ``S_aa S_bb / sum (e_t - mean e)^2`` of the centred products
+    ``e_t = (a_t - mean a)(b_{t+lag} - mean b)``, capped at ``n`` [3]_. It is about ``n`` for
+    series whose products are alike, and falls to the number of products that carry the sum
+    when a few do (step series whose innovations sit at window starts, flags, a KPI's one level
+    shift), so that one chance coincidence is not a link. Whatever autocorrelation the whitening
+    left is still accounted for: the variance of ``r`` is inflated by Bartlett's factor
+    ``1 + 2 sum_j rho_a(j) rho_b(j)`` over ``j = 1..bartlett_lags`` (never below 1) [2]_
+    (``acf_a`` / ``acf_b``: the columns' :func:`autocorrelations`, when already known). All
+    pairs are computed at once: a few matrix products per lag. With ``robust=False`` the
+    effective size is the cell count (one product per lag fewer); :func:`effective_sizes` then
+    gives it for the few pair-lags where it matters.
 
     Examples
     --------
@@ -309,6 +368,15 @@ def cross_correlate(
     >>> cc = cross_correlate(a, b, max_lag=5)
     >>> int(cc.lags[np.argmax(cc.r[0, 0])]), round(float(cc.r[0, 0].max()), 2), bool(cc.p_value[0, 0, 8] < 1e-6)
     (3, 0.86, True)
+
+    Two series that are quiet but for one spike each, meeting at lag 2 by chance: a strong
+    correlation, but hardly more than one effective observation, so no evidence:
+
+    >>> a, b = 0.1 * rng.normal(size=(500, 1)), 0.1 * rng.normal(size=(500, 1))
+    >>> a[100], b[102] = 5.0, 5.0
+    >>> cc = cross_correlate(a, b, max_lag=5)
+    >>> round(float(cc.r[0, 0, 7]), 2), round(float(cc.effective[0, 0, 7]), 1), bool(cc.p_value[0, 0, 7] > 0.05)
+    (0.82, 1.5, True)
     """
     x = np.asarray(a, dtype=np.float64)
     y = np.asarray(b, dtype=np.float64)
@@ -317,12 +385,14 @@ def cross_correlate(
     if max_lag < 0 or max_lag >= x.shape[0]:
         raise ValueError(f"max_lag must be in [0, {x.shape[0] - 1}]; got {max_lag}")
     mx, my = np.isfinite(x), np.isfinite(y)
+    x, y = _centred(x), _centred(y)  # r is unchanged; the products centre near 0
     xz, yz = np.where(mx, x, 0.0), np.where(my, y, 0.0)
     fx, fy = mx.astype(np.float64), my.astype(np.float64)
     lags = np.arange(-max_lag, max_lag + 1, dtype=np.int64)
     shape = (x.shape[1], y.shape[1], lags.size)
     r = np.full(shape, np.nan)
     n = np.zeros(shape, dtype=np.int64)
+    effective = np.full(shape, np.nan)
     rows = x.shape[0]
     # Pre-whitened series miss only their first few cells (the AR lags); past the last gap of
     # any column every pair is complete, and one product per lag is enough (no mask products).
@@ -351,18 +421,105 @@ def cross_correlate(
             count = ma.T @ mb
             sum_a, sum_b = xa.T @ mb, ma.T @ yb
             sq_a, sq_b = (xa * xa).T @ mb, ma.T @ (yb * yb)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            cov = xa.T @ yb - sum_a * sum_b / count
-            var_a = sq_a - sum_a * sum_a / count
-            var_b = sq_b - sum_b * sum_b / count
-            corr = cov / np.sqrt(var_a * var_b)
-        enough = (count >= max(min_overlap, 4)) & (var_a > 0) & (var_b > 0)
-        r[:, :, i] = np.where(enough, np.clip(corr, -1.0, 1.0), np.nan)
+        fourth = xz[sa].T ** 2 @ yz[sb] ** 2 if robust else None
+        corr, neff = _pearson(count, sum_a, sum_b, sq_a, sq_b, xa.T @ yb, fourth, min_overlap)
+        r[:, :, i] = corr
         n[:, :, i] = np.rint(count).astype(np.int64)
+        effective[:, :, i] = neff
     rho_a = autocorrelations(x, bartlett_lags) if acf_a is None else acf_a
     rho_b = autocorrelations(y, bartlett_lags) if acf_b is None else acf_b
-    inflation = np.maximum(1.0 + 2.0 * rho_a @ rho_b.T, 1.0)
+    p_value = fisher_p_values(r, effective, bartlett_inflation(rho_a, rho_b)[:, :, None])
+    return CrossCorrelation(lags, r, n, p_value, effective)
+
+
+def _pearson(
+    count: Floats, sum_a: Floats, sum_b: Floats, sq_a: Floats, sq_b: Floats, cross: Floats, fourth: Floats | None,
+    min_overlap: int,
+) -> tuple[Floats, Floats]:  # fmt: skip
+    """Correlation and effective sample size (NaN without enough cells) from the sums over complete pairs.
+
+    ``fourth`` is the sum of ``a^2 b^2`` (columns centred near 0); without it the effective size
+    is the count.
+    """
     with np.errstate(invalid="ignore", divide="ignore"):
-        z = np.arctanh(np.clip(r, -0.999999, 0.999999)) * np.sqrt(np.maximum(n - 3, 1) / inflation[:, :, None])
-    p_value = 2.0 * stats.norm.sf(np.abs(z))
-    return CrossCorrelation(lags, r, n, p_value)
+        cov = cross - sum_a * sum_b / count
+        var_a = sq_a - sum_a * sum_a / count
+        var_b = sq_b - sum_b * sum_b / count
+        corr = cov / np.sqrt(var_a * var_b)
+        if fourth is None:
+            neff = count
+        else:
+            spread = fourth - cov * cov / count  # sum of squared centred products, about their mean
+            neff = np.where(spread > 0, np.minimum(var_a * var_b / spread, count), count)
+    enough = (count >= max(min_overlap, 4)) & (var_a > 0) & (var_b > 0)
+    return np.where(enough, np.clip(corr, -1.0, 1.0), np.nan), np.where(enough, neff, np.nan)
+
+
+def bartlett_inflation(acf_a: Floats, acf_b: Floats) -> Floats:
+    """Bartlett's variance factor ``1 + 2 sum_j rho_a(j) rho_b(j)`` (at least 1) for every pair of columns.
+
+    Examples
+    --------
+    >>> bartlett_inflation(np.array([[0.5, 0.25]]), np.array([[0.5, 0.25], [0.0, 0.0]])).tolist()
+    [[1.625, 1.0]]
+    """
+    return np.maximum(1.0 + 2.0 * acf_a @ acf_b.T, 1.0)
+
+
+def fisher_p_values(r: npt.ArrayLike, effective: npt.ArrayLike, inflation: npt.ArrayLike = 1.0) -> Floats:
+    """Two-sided p-values of correlations by Fisher's z on ``effective - 3`` observations (none under 4).
+
+    Examples
+    --------
+    >>> fisher_p_values([0.3, 0.3, 0.3], [100.0, 20.0, 3.0]).round(4).tolist()
+    [0.0023, 0.2019, 1.0]
+    """
+    rv, nv = np.asarray(r, dtype=np.float64), np.asarray(effective, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = np.arctanh(np.clip(rv, -0.999999, 0.999999)) * np.sqrt(np.maximum(nv - 3, 0) / np.asarray(inflation))
+    return np.asarray(2.0 * stats.norm.sf(np.abs(z)), dtype=np.float64)
+
+
+def effective_sizes(
+    a: npt.ArrayLike, b: npt.ArrayLike, columns_a: npt.ArrayLike, columns_b: npt.ArrayLike, lags: npt.ArrayLike,
+    *, min_overlap: int = 30,
+) -> Floats:  # fmt: skip
+    """:func:`cross_correlate`'s effective sample size for chosen (column of ``a``, column of ``b``, lag) triples.
+
+    The same number the full computation gives, at a cost proportional to the triples asked for:
+    for when only a few pair-lags can still matter.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(1)
+    >>> a, b = rng.normal(size=(400, 2)), rng.normal(size=(400, 1))
+    >>> full = cross_correlate(a, b, 3)
+    >>> few = effective_sizes(a, b, [1, 0], [0, 0], [2, -3])
+    >>> bool(np.allclose(few, [full.effective[1, 0, 5], full.effective[0, 0, 0]]))
+    True
+    """
+    x, y = _centred(a), _centred(b)
+    mx, my = np.isfinite(x), np.isfinite(y)
+    xz, yz = np.where(mx, x, 0.0), np.where(my, y, 0.0)
+    ia, ib, lv = (np.atleast_1d(np.asarray(v, dtype=np.int64)) for v in (columns_a, columns_b, lags))
+    out = np.full(ia.shape, np.nan)
+    rows = x.shape[0]
+    for lag in np.unique(lv).tolist():
+        pick = np.flatnonzero(lv == lag)
+        sa = slice(0, rows - lag) if lag >= 0 else slice(-lag, rows)
+        sb = slice(lag, rows) if lag >= 0 else slice(0, rows + lag)
+        both = mx[sa][:, ia[pick]] & my[sb][:, ib[pick]]
+        xa, yb = np.where(both, xz[sa][:, ia[pick]], 0.0), np.where(both, yz[sb][:, ib[pick]], 0.0)
+        count, sum_a, sum_b = both.sum(axis=0).astype(np.float64), xa.sum(axis=0), yb.sum(axis=0)
+        sq_a, sq_b, cross = (xa * xa).sum(axis=0), (yb * yb).sum(axis=0), (xa * yb).sum(axis=0)
+        _, neff = _pearson(count, sum_a, sum_b, sq_a, sq_b, cross, (xa * xa * yb * yb).sum(axis=0), min_overlap)
+        out[pick] = neff
+    return out
+
+
+def _centred(v: npt.ArrayLike) -> Floats:
+    """Columns minus their mean over present cells (an all-gap column stays all NaN)."""
+    x = np.asarray(v, dtype=np.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.asarray(x - np.nanmean(x, axis=0), dtype=np.float64)

@@ -47,8 +47,9 @@ def run_correlation(
     """Correlate everything stored in ``[since, until)`` and (with ``store``) save the findings."""
     with engine.connect() as connection:
         inputs = load_inputs(
-            connection, since, until, step=settings.correlation_step_seconds, resolution=settings.series_resolution_seconds
-        )
+            connection, since, until, step=settings.correlation_step_seconds, resolution=settings.series_resolution_seconds,
+            kpi_sources={kpi.metric for kpi in settings.kpis if kpi.metric is not None},
+        )  # fmt: skip
     result = correlate(inputs.grid, inputs.model_series, inputs.kpis, engine_config(settings), progress=progress)
     if store:
         with engine.begin() as connection:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -94,12 +94,26 @@ def series_inputs(
     times: Iterable[float],
     means: Iterable[float],
     weights: Iterable[float],
+    *,
+    kpi_sources: Collection[str] = (),
 ) -> tuple[list[Series], list[Series]]:
     """Rolled-up points (one per bucket) to grid series: (model-side, KPIs).
 
     KPIs are the series called ``driftline.kpi``, keyed by their ``kpi`` label (series of one
-    KPI from several sources are pooled: a cell holds the mean of all their points); every
-    other series is model-side, keyed by :func:`labels_key`.
+    KPI from several sources are pooled: a cell holds the mean of all their points). The raw
+    series a KPI is derived from (``kpi_sources``: the OTLP metrics named by the ``kpis``
+    setting) are business-side, not model-side: correlating a KPI with its own source only
+    finds the KPI again, so they are left out. Every other series is model-side, keyed by
+    :func:`labels_key`.
+
+    Examples
+    --------
+    >>> grid = make_grid(0.0, 120.0, 60.0)
+    >>> names = ["driftline.kpi", "shop.orders", "driftline.model.latency"]
+    >>> labels = ['{"kpi": "orders"}', "{}", '{"model": "m"}']
+    >>> model, kpis = series_inputs(grid, names, labels, [0, 0, 0], [5.0, 5.0, 0.2], [1, 1, 1], kpi_sources={"shop.orders"})
+    >>> [s.key for s in model], [k.key for k in kpis]
+    (['driftline.model.latency{model=m}'], ['orders'])
     """
     name_arr = np.asarray(list(names), dtype=object)
     label_arr = np.asarray(list(labels), dtype=object)
@@ -121,6 +135,8 @@ def series_inputs(
             if "kpi" in attrs:
                 kpi_rows.setdefault(_text(attrs["kpi"]), []).append(rows)
             continue
+        if name in kpi_sources:
+            continue
         values = to_grid(grid, t[rows], v[rows], w[rows])
         model, version = attrs.get("model"), attrs.get("version")
         model_side.append(
@@ -138,8 +154,12 @@ def series_inputs(
     return model_side, kpis
 
 
-def load_inputs(connection: Connection, start: float, end: float, *, step: float, resolution: int) -> Inputs:
+def load_inputs(
+    connection: Connection, start: float, end: float, *, step: float, resolution: int, kpi_sources: Collection[str] = ()
+) -> Inputs:
     """Stored series buckets and drift results overlapping ``[start, end)``, on a ``step`` grid.
+
+    ``kpi_sources`` names the raw series KPIs are derived from (see :func:`series_inputs`).
 
     A drift result describes its whole window, so its statistic covers every cell of the window
     (:func:`~monitor.correlation.align.spread_intervals`), and windows that drifted mark the
@@ -160,6 +180,7 @@ def load_inputs(connection: Connection, start: float, end: float, *, step: float
         (r.bucket_start for r in rows),
         (r.total / r.points if r.points else math.nan for r in rows),
         counts,
+        kpi_sources=kpi_sources,
     )
     drift = connection.execute(
         select(drift_results.c.model, drift_results.c.version, drift_results.c.feature, drift_results.c.statistic,

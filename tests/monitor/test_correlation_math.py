@@ -138,3 +138,54 @@ def test_without_prewhitening_the_same_pairs_look_linked() -> None:
         cc = cross_correlate(a[:, None], b[:, None], 24, min_overlap=200)
         hits += bool((bh_q_values(cc.p_value) < 0.05).any())
     assert hits >= 20
+
+
+def test_effective_sample_size_counts_windows_not_cells() -> None:
+    """Innovations of two step series (20 windows of 30 cells) are as many observations as windows."""
+    rng = np.random.default_rng(3)
+    n, width = 600, 30
+    steps = [np.diff(np.repeat(rng.normal(size=n // width), width), prepend=np.nan)[:, None] for _ in range(2)]
+    noise = rng.normal(size=(n, 2))
+    both = cross_correlate(steps[0], steps[1], 0, min_overlap=100)
+    assert both.n[0, 0, 0] == n - 1
+    assert 10 <= both.effective[0, 0, 0] <= 2 * n // width
+    plain = cross_correlate(noise[:, :1], noise[:, 1:], 0, min_overlap=100)
+    assert plain.effective[0, 0, 0] >= 0.8 * n  # products alike: about every cell counts
+    one_spike = noise[:, 1:] * 0.1
+    one_spike[300] += 5.0
+    assert cross_correlate(steps[0], one_spike, 0, min_overlap=100).effective[0, 0, 0] < 2 * n // width
+
+
+def test_step_series_and_flags_do_not_link_to_a_kpi_with_one_unrelated_shift() -> None:
+    """Window-level scores and sparse flags meet a KPI's one level shift at some lag by chance.
+
+    A drift score per 30-minute window keeps its innovations at window starts, an anomaly flag at
+    the few cells where it fires, and the KPI's shift in one cell; Fisher's z on the cell count
+    called such coincidences links in a third to a half of these seeds.
+    """
+    n, seeds = 480, 100
+    grid = make_grid(0.0, n * 60.0, 60.0)
+    config = EngineConfig(max_lag=60, min_overlap=360)
+    linked = {"window score": 0, "flag": 0}
+    for seed in range(seeds):
+        rng = np.random.default_rng(seed)
+        score = np.repeat(rng.gamma(2.0, 0.02, size=n // 30), 30)
+        flag = np.zeros(n)
+        flag[rng.choice(n, 3, replace=False)] = 1.0
+        kpi = 100.0 + rng.normal(size=n)
+        kpi[rng.integers(60, n - 60) :] += 12.0
+        found = scan(grid, [Series("score", score), Series("flag", flag)], [Series("kpi", kpi)], config)
+        linked["window score"] += bool(found.links[0].any())
+        linked["flag"] += bool(found.links[1].any())
+    assert max(linked.values()) <= 0.05 * seeds, linked
+
+
+def test_one_outlier_does_not_hide_a_link_carried_by_the_other_cells() -> None:
+    """The link holds in every cell; one huge step of the metric must not swamp it (nor fake it)."""
+    rng = np.random.default_rng(8)
+    n = 1000
+    x = 0.1 * scenarios.ar1(rng, n, 0.5)
+    x[500:] += 3.0
+    y = 5.0 + 0.9 * np.r_[np.zeros(4), x[:-4]] + 0.2 * scenarios.ar1(rng, n, 0.5)
+    found = scan(make_grid(0.0, n * 60.0, 60.0), [Series("x", x)], [Series("y", y)], EngineConfig(max_lag=10, min_overlap=200))
+    assert found.lags[found.links[0, 0]].tolist() == [4]

@@ -308,3 +308,20 @@ def test_off_switch_stops_the_schedule_but_not_runs_on_demand(sqlite_url: str) -
         backwards = httpx.post(url, params={"since": 10, "until": 5}, headers={"Authorization": "Bearer s3cret"}, timeout=30)
         assert backwards.status_code == 422
         assert "since" in backwards.text
+
+
+def test_the_raw_metric_a_kpi_is_derived_from_is_not_a_model_side_series(sqlite_url: str) -> None:
+    engine = make_engine(sqlite_url)
+    migrate(engine)
+    series = history(4)
+    conversion = series[("driftline.kpi", '{"kpi":"conversion"}')]
+    series[("shop.conversion", '{"service.name":"shop"}')] = conversion  # what the KPI is derived from
+    write_history(engine, 0.0, series)
+    settings = settings_for(sqlite_url, kpis=[{"name": "conversion", "metric": "shop.conversion"}])
+    try:
+        result = run_correlation(engine, settings, 0.0, N * 60.0, now=1.0, store=False)
+    finally:
+        engine.dispose()
+    assert not [f for f in result.findings if f.metric.startswith("shop.")]  # no self-link of strength 1 at lag 0
+    assert {key for key, _ in result.tested} == {LATENCY_KEY, "driftline.model.score{model=m,version=v1}"}
+    assert [(f.metric, f.kpi) for f in result.findings] == [(LATENCY_KEY, "conversion")]
