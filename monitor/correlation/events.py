@@ -1,7 +1,7 @@
 """Event evidence: change points in a model series followed, within the lag window, by one in the KPI.
 
 Change points come from :class:`detectors.changepoint.BOCPD` (online, no look-ahead, gaps
-skipped). A model-side change at cell ``c`` is *matched* when the KPI has a change point in
+skipped; a step series counts once per step). A model-side change at cell ``c`` is *matched* when the KPI has a change point in
 ``[c + lag - tolerance, c + lag + tolerance]``. The event study compares the KPI's mean over
 ``window`` cells before ``c + lag`` with the mean over ``window`` cells from it (Welch's t-test),
 so each model-side change gets its own before/after number.
@@ -33,6 +33,13 @@ def change_points(x: npt.ArrayLike, *, expected_run_length: float = 500.0, max_c
     >>> x = rng.normal(size=300); x[150:] += 5.0; x[40:60] = np.nan
     >>> change_points(x), change_points(x, max_cells=100)
     ([150], [150])
+
+    A step series (a value per 30-cell window) is one observation per window: only the window
+    where its level moved is a change, not every window start:
+
+    >>> windows = np.repeat(np.r_[rng.normal(0.1, 0.02, 10), rng.normal(0.5, 0.02, 6)], 30)
+    >>> change_points(windows)
+    [300]
     """
     values = np.asarray(x, dtype=np.float64)
     block = max(1, -(-values.size // max_cells))
@@ -41,9 +48,27 @@ def change_points(x: npt.ArrayLike, *, expected_run_length: float = 500.0, max_c
         present = np.isfinite(padded).sum(axis=1)
         with np.errstate(invalid="ignore"):
             values = np.where(present > 0, np.nansum(padded, axis=1) / present, np.nan)
+    cells = _step_starts(values)
     detector = BOCPD(expected_run_length=expected_run_length)
-    detector.update_many(values)
-    return [point * block for point in detector.change_points]
+    detector.update_many(values if cells is None else values[cells])
+    points = list(detector.change_points) if cells is None else cells[list(detector.change_points)].tolist()
+    return [point * block for point in points]
+
+
+def _step_starts(values: npt.NDArray[np.float64]) -> npt.NDArray[np.intp] | None:
+    """For a step series (most values repeat the one before): the first cell of every step; else None.
+
+    A window statistic spread over the window's cells repeats one value many times; fed cell by
+    cell, the detector learns a spread of almost zero within windows and calls every new window
+    a change. Such a series is one observation per step, dated to the step's first cell. A series
+    counts as a step series when its runs of equal values last three cells or more at the median.
+    """
+    finite = np.isfinite(values)
+    repeat = np.r_[False, finite[1:] & finite[:-1] & (values[1:] == values[:-1])]
+    starts = np.flatnonzero(finite & ~repeat)
+    if starts.size == 0 or np.median(np.diff(np.r_[starts, values.size])) < 3:
+        return None
+    return starts
 
 
 def match_events(model_points: list[int], kpi_points: list[int], lag: int, tolerance: int) -> list[tuple[int, int]]:

@@ -10,6 +10,7 @@ import pytest
 from monitor.correlation import scenarios
 from monitor.correlation.align import make_grid, overlap, to_grid
 from monitor.correlation.engine import EngineConfig, Series, scan
+from monitor.correlation.events import change_points
 from monitor.correlation.findings import bh_q_values
 from monitor.correlation.granger import granger_test
 from monitor.correlation.impact import lagged_effect
@@ -189,3 +190,17 @@ def test_one_outlier_does_not_hide_a_link_carried_by_the_other_cells() -> None:
     y = 5.0 + 0.9 * np.r_[np.zeros(4), x[:-4]] + 0.2 * scenarios.ar1(rng, n, 0.5)
     found = scan(make_grid(0.0, n * 60.0, 60.0), [Series("x", x)], [Series("y", y)], EngineConfig(max_lag=10, min_overlap=200))
     assert found.lags[found.links[0, 0]].tolist() == [4]
+
+
+def test_a_step_series_changes_only_where_its_level_moves() -> None:
+    """A drift score per 30-cell window, spread over its cells: each window is one observation.
+
+    Fed cell by cell, the detector learnt a spread of almost zero inside windows and dated a change
+    at nearly every window start, which every KPI change then "matched".
+    """
+    rng = np.random.default_rng(12)
+    quiet = np.repeat(rng.gamma(4.0, 0.02, size=24), 30)
+    assert change_points(quiet) == []
+    shifted = quiet.copy()
+    shifted[16 * 30 :] += 0.4
+    assert change_points(shifted) == [16 * 30]
