@@ -19,7 +19,7 @@ from monitor.store.tables import action_audit, alerts, outbox
 router = APIRouter(prefix="/api/v1", tags=["alerts"])
 
 Limit = Annotated[int, Query(ge=1, le=1000, description="Items per page.")]
-Offset = Annotated[int, Query(ge=0, description="Items to skip.")]
+Offset = Annotated[int, Query(ge=0, le=10**9, description="Items to skip.")]  # bounded: SQL integers are 64-bit
 Item = TypeVar("Item", bound=BaseModel)
 
 

@@ -12,6 +12,9 @@ from monitor.api.deps import AdminAuth, ReadAuth, RuntimeDep
 from monitor.correlation.service import CorrelationScheduler
 from monitor.correlation.store import StoredFinding, list_findings
 
+#: The longest range an on-demand run may cover, in scheduled lookbacks.
+MAX_RUN_LOOKBACKS = 4
+
 router = APIRouter(prefix="/api/v1/correlations", tags=["correlations"])
 
 
@@ -115,7 +118,7 @@ def get_correlations(
     kpi: Annotated[str | None, Query(max_length=160, description="Only findings about this KPI.")] = None,
     status: Annotated[Literal["active", "expired", "all"], Query(description="Which findings.")] = "active",
     limit: Annotated[int, Query(ge=1, le=1000, description="Findings per page.")] = 100,
-    offset: Annotated[int, Query(ge=0, description="Findings to skip.")] = 0,
+    offset: Annotated[int, Query(ge=0, le=10**9, description="Findings to skip.")] = 0,
 ) -> CorrelationPage:
     """Model-metric -> KPI findings, best first (lines of evidence, then strength)."""
     with runtime.engine.connect() as connection:
@@ -135,7 +138,16 @@ def run_correlations(
     scheduler: CorrelationScheduler | None = runtime.correlation
     if scheduler is None:
         raise HTTPException(503, "the correlation engine is not part of this server")
-    if since is not None and until is not None and since >= until:
-        raise HTTPException(422, f"since {since} must be before until {until}")
-    result = scheduler.run_once(since, until)
+    lookback = runtime.settings.correlation_lookback_seconds
+    end = scheduler.clock() if until is None else until
+    start = end - lookback if since is None else since
+    if not start < end:  # also refuses NaN
+        raise HTTPException(422, f"since {start} must be before until {end}")
+    if end - start > MAX_RUN_LOOKBACKS * lookback:  # the grid the run allocates grows with the range
+        raise HTTPException(
+            422,
+            f"since..until may span at most {MAX_RUN_LOOKBACKS} x correlation_lookback_seconds"
+            f" ({MAX_RUN_LOOKBACKS * lookback:g} s)",
+        )
+    result = scheduler.run_once(start, end)
     return CorrelationRunOut(tests=result.tests, pairs_tested=len(result.tested), findings=len(result.findings))
