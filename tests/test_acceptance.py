@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
+from apptest_support import run_page, texts
 from http_fakes import FakeReceiver, Reply, running_alertmanager
 
 from monitor.scenario import DRIFTED_FEATURES
@@ -237,3 +238,13 @@ def test_metrics_carry_drift_quality_gpu_kpi_and_alert_series(run: Run) -> None:
     assert samples[f'driftline_feature_drift_detected{{feature="income",model="{MODEL}",version="v1"}}'] == 0.0
     assert samples['driftline_kpi_value{kpi="expected_loss_per_hour"}'] > 0
     assert samples['driftline_alerts_firing{alertname="FeatureDrift",severity="warning"}'] >= 1
+
+
+def test_the_dashboard_shows_the_incident(run: Run) -> None:
+    overview = texts(run_page("overview", run.server.url))
+    assert f"**{MODEL} v2** is drifting on `employment`, `income` (2 of 12 features)" in overview, overview
+    assert f"**{MODEL} v1** is drifting" not in overview
+    drift = run_page("drift", run.server.url, model=MODEL, version="v2")
+    assert not drift.exception
+    ranked = drift.dataframe[0].value
+    assert set(ranked[ranked["verdict"].astype(str).str.contains("drift", case=False)]["feature"]) >= set(DRIFTED_FEATURES)

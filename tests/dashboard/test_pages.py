@@ -12,20 +12,13 @@ from typing import Any
 import httpx
 import pytest
 import seed as data
+from apptest_support import PAGES, run_page, texts
 from seed import MODEL, Times, seed, settings
 from streamlit.testing.v1 import AppTest
 
 from dashboard.common import fmt_time
 from monitor.settings import Settings
 from support import ServerThread
-
-PAGES = ["overview", "drift", "performance", "business", "alerts"]
-
-
-def render(name: str) -> None:
-    import importlib
-
-    importlib.import_module(f"dashboard.views.{name}").page()
 
 
 @pytest.fixture(scope="module")
@@ -51,23 +44,6 @@ def times(seeding: tuple[str, Times]) -> Times:
 def empty(tmp_path: Path) -> Iterator[str]:
     with ServerThread(Settings(db_url=f"sqlite:///{tmp_path / 'empty.db'}", port=0)) as server:  # type: ignore[call-arg]
         yield server.url
-
-
-def run_page(name: str, url: str, **query: str) -> AppTest:
-    app = AppTest.from_function(render, args=(name,), default_timeout=60)
-    app.session_state["driftline_api"] = url
-    for key, value in query.items():
-        app.query_params[key] = value
-    app.run()
-    assert not app.exception, [e.value for e in app.exception]
-    return app
-
-
-def texts(app: AppTest) -> str:
-    parts = [m.value for m in app.markdown] + [i.value for i in app.info] + [w.value for w in app.warning]
-    parts += [e.value for e in app.error] + [s.value for s in app.success] + [c.value for c in app.caption]
-    parts += [f"{m.label}={m.value}" for m in app.metric]
-    return "\n".join(str(p) for p in parts)
 
 
 def chart(app: AppTest, title: str) -> dict[str, Any]:
