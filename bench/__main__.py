@@ -25,6 +25,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "tcpd": ("bench.tcpd", "online change-point detection on TCPD beside TCPDBench's published defaults"),
     "drift_tests": ("bench.drift_tests", "window drift tests vs Evidently's data-drift report and scipy, 10k-1M rows"),
     "correlation": ("bench.correlation", "correlation engine: 200 metrics x 20 KPIs x 121 lags over 30 days; scenario precision"),
+    "soak": ("bench.soak", "soak: 10 min at 5,000 events/s over OTLP; resident memory growth and p99 acknowledgement latency"),
     "dashboard": ("bench.dashboard", "dashboard: first render of each page, 30 days of 5 models x 50 features (target <= 2 s)"),
 }
 
