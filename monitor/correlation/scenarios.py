@@ -3,7 +3,8 @@
 Each generator returns plain numpy arrays on a grid of ``n`` cells; nothing here knows about
 storage. ``linked_pair`` builds a KPI that responds to a model metric with a known lag and
 effect; the others are the classic sources of spurious correlation (persistence, random walks,
-trends, a shared daily season, a common driver, a KPI that moves first).
+trends, a shared daily season, a common driver, a KPI that moves first), and the sparse series
+whose innovations sit in a few cells (a window-level score, a flag, a KPI's one level shift).
 """
 
 from __future__ import annotations
@@ -13,7 +14,19 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["LinkedPair", "ar1", "confounded_pair", "linked_pair", "random_walk", "reverse_pair", "seasonal", "trending"]
+__all__ = [
+    "LinkedPair",
+    "ar1",
+    "confounded_pair",
+    "flags",
+    "level_shift",
+    "linked_pair",
+    "random_walk",
+    "reverse_pair",
+    "seasonal",
+    "trending",
+    "window_score",
+]
 
 Floats = npt.NDArray[np.float64]
 
@@ -91,3 +104,29 @@ def reverse_pair(rng: np.random.Generator, n: int, lag: int) -> tuple[Floats, Fl
     """A KPI that moves first and a metric that follows it ``lag`` cells later: (metric, KPI)."""
     pair = linked_pair(rng, n, lag, 1.0, noise=0.5)
     return pair.y, pair.x
+
+
+def window_score(rng: np.random.Generator, n: int, width: int = 30) -> Floats:
+    """A statistic per window of ``width`` cells (gamma, like a drift score), spread over the window's cells.
+
+    Examples
+    --------
+    >>> score = window_score(np.random.default_rng(0), 90)
+    >>> score.shape, len(set(score.tolist()))
+    ((90,), 3)
+    """
+    return np.repeat(rng.gamma(2.0, 0.02, size=-(-n // width)), width)[:n]
+
+
+def flags(rng: np.random.Generator, n: int, count: int = 3) -> Floats:
+    """0 everywhere but 1 in ``count`` random cells (an anomaly flag that fired a few times)."""
+    out = np.zeros(n)
+    out[rng.choice(n, count, replace=False)] = 1.0
+    return out
+
+
+def level_shift(rng: np.random.Generator, n: int, size: float = 12.0, margin: int = 60) -> Floats:
+    """A KPI of white noise around 100 that shifts by ``size`` once, at a random cell ``margin`` from the ends."""
+    kpi = 100.0 + rng.normal(size=n)
+    kpi[rng.integers(margin, n - margin) :] += size
+    return kpi
