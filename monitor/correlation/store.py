@@ -102,16 +102,17 @@ def series_inputs(
     KPIs are the series called ``driftline.kpi``, keyed by their ``kpi`` label (series of one
     KPI from several sources are pooled: a cell holds the mean of all their points). The raw
     series a KPI is derived from (``kpi_sources``: the OTLP metrics named by the ``kpis``
-    setting) are business-side, not model-side: correlating a KPI with its own source only
+    setting), and series computed from a KPI or its source (anomaly scores and flags, labelled
+    ``series=<name>``), are business-side, not model-side: correlating a KPI with them only
     finds the KPI again, so they are left out. Every other series is model-side, keyed by
     :func:`labels_key`.
 
     Examples
     --------
     >>> grid = make_grid(0.0, 120.0, 60.0)
-    >>> names = ["driftline.kpi", "shop.orders", "driftline.model.latency"]
-    >>> labels = ['{"kpi": "orders"}', "{}", '{"model": "m"}']
-    >>> model, kpis = series_inputs(grid, names, labels, [0, 0, 0], [5.0, 5.0, 0.2], [1, 1, 1], kpi_sources={"shop.orders"})
+    >>> names = ["driftline.kpi", "shop.orders", "driftline.anomaly.score", "driftline.model.latency"]
+    >>> labels = ['{"kpi": "orders"}', "{}", '{"series": "shop.orders"}', '{"model": "m"}']
+    >>> model, kpis = series_inputs(grid, names, labels, [0] * 4, [5.0, 5.0, 0.1, 0.2], [1] * 4, kpi_sources={"shop.orders"})
     >>> [s.key for s in model], [k.key for k in kpis]
     (['driftline.model.latency{model=m}'], ['orders'])
     """
@@ -126,6 +127,7 @@ def series_inputs(
     unique, index = np.unique(keys, return_inverse=True)
     order = np.argsort(index, kind="stable")
     kpi_rows: dict[str, list[npt.NDArray[np.intp]]] = {}
+    business = {KPI_SERIES, *kpi_sources}
     bounds = np.r_[0, np.cumsum(np.bincount(index, minlength=unique.size))]
     for g, key in enumerate(unique.tolist()):
         rows = order[bounds[g] : bounds[g + 1]]
@@ -135,7 +137,7 @@ def series_inputs(
             if "kpi" in attrs:
                 kpi_rows.setdefault(_text(attrs["kpi"]), []).append(rows)
             continue
-        if name in kpi_sources:
+        if name in business or attrs.get("series") in business:
             continue
         values = to_grid(grid, t[rows], v[rows], w[rows])
         model, version = attrs.get("model"), attrs.get("version")

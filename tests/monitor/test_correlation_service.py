@@ -310,18 +310,21 @@ def test_off_switch_stops_the_schedule_but_not_runs_on_demand(sqlite_url: str) -
         assert "since" in backwards.text
 
 
-def test_the_raw_metric_a_kpi_is_derived_from_is_not_a_model_side_series(sqlite_url: str) -> None:
+def test_the_raw_metric_a_kpi_is_derived_from_and_its_anomaly_scores_are_not_model_side(sqlite_url: str) -> None:
     engine = make_engine(sqlite_url)
     migrate(engine)
     series = history(4)
     conversion = series[("driftline.kpi", '{"kpi":"conversion"}')]
     series[("shop.conversion", '{"service.name":"shop"}')] = conversion  # what the KPI is derived from
+    deviation = np.abs(conversion - np.median(conversion))  # anomaly scores of the KPI and of its source
+    series[("driftline.anomaly.score", '{"kpi":"conversion","series":"driftline.kpi"}')] = deviation
+    series[("driftline.anomaly.score", '{"series":"shop.conversion","service.name":"shop"}')] = deviation
     write_history(engine, 0.0, series)
     settings = settings_for(sqlite_url, kpis=[{"name": "conversion", "metric": "shop.conversion"}])
     try:
         result = run_correlation(engine, settings, 0.0, N * 60.0, now=1.0, store=False)
     finally:
         engine.dispose()
-    assert not [f for f in result.findings if f.metric.startswith("shop.")]  # no self-link of strength 1 at lag 0
+    assert not [f for f in result.findings if "conversion" in f.metric]  # no self-link (strength 1 at lag 0)
     assert {key for key, _ in result.tested} == {LATENCY_KEY, "driftline.model.score{model=m,version=v1}"}
     assert [(f.metric, f.kpi) for f in result.findings] == [(LATENCY_KEY, "conversion")]
