@@ -34,7 +34,7 @@ from deploy_support import (
     without_grafana_variables,
 )
 from monitor.settings import Settings
-from support import ServerThread, free_port, require_binary, scrape
+from support import ServerThread, free_port, require_binary, scrape, wait_until
 
 T = TypeVar("T")
 ALERTMANAGER_BINARY = "prometheus-alertmanager"
@@ -79,8 +79,10 @@ def poll(what: str, probe: Callable[[], T | None], timeout: float = 60.0) -> T:
 @pytest.fixture(scope="module")
 def driftline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
     url = f"sqlite:///{tmp_path_factory.mktemp('stack') / 'driftline.db'}"
-    with ServerThread(Settings(db_url=url, port=0)) as server:
+    # Alerts evaluated often, so Driftline's own FeatureDrift alert is firing before Prometheus is asked.
+    with ServerThread(Settings(db_url=url, port=0, alerts={"evaluation_interval": 0.2})) as server:  # type: ignore[arg-type]
         feed_traffic(server.url)
+        wait_until(lambda: scrape(server.url).get('driftline_alerts_firing{alertname="FeatureDrift",severity="warning"}'))
         yield server
 
 
