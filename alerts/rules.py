@@ -332,8 +332,14 @@ def effective_rules(config: AlertsConfig) -> list[Rule]:
 def render(template: str, labels: Mapping[str, str], **values: object) -> str:
     """Fill ``$label`` and ``$value``-style placeholders; unknown ones stay as written (no code runs).
 
+    A label wins over a built-in value of the same name (a quality alert's ``$metric`` is its
+    ``metric`` label, e.g. accuracy, not the sample name).
+
     >>> render("Drift on $feature: ${value}", {"feature": "income"}, value=0.31)
     'Drift on income: 0.31'
+    >>> render("$metric is $value", {"metric": "accuracy"}, value=0.71, metric="driftline_model_quality")
+    'accuracy is 0.71'
     """
-    mapping = {**labels, **{key: f"{value:.4g}" if isinstance(value, float) else str(value) for key, value in values.items()}}
+    builtins = {key: f"{value:.4g}" if isinstance(value, float) else str(value) for key, value in values.items()}
+    mapping = {**builtins, **labels}
     return string.Template(template).safe_substitute(mapping)
