@@ -265,6 +265,14 @@ class Settings(BaseSettings):
         None, description="Bearer token required by read endpoints, /metrics included, when set."
     )
 
+    @field_validator("ingest_token", "admin_token", "read_token", mode="before")
+    @classmethod
+    def _empty_token_is_unset(cls, value: object) -> object:
+        """``DRIFTLINE_READ_TOKEN=`` (empty, as templates often leave it) means no token, not an empty one."""
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
     @property
     def idle_close(self) -> float:
         """Seconds of silence after which open windows close anyway."""

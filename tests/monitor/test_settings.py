@@ -109,3 +109,14 @@ def test_missing_file_is_a_value_error_naming_it(tmp_path: Path) -> None:
 def test_settings_object_is_independent_of_load_settings() -> None:
     # create_app takes a Settings; constructing one directly is the same as load_settings(**values).
     assert Settings(port=1234) == load_settings(port=1234)
+
+
+def test_an_empty_token_means_no_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DRIFTLINE_READ_TOKEN", "")
+    monkeypatch.setenv("DRIFTLINE_INGEST_TOKEN", "  ")
+    monkeypatch.setenv("DRIFTLINE_ADMIN_TOKEN", "s3cret")
+    settings = Settings()
+    assert settings.read_token is None
+    assert settings.ingest_token is None
+    assert settings.admin_token is not None
+    assert settings.admin_token.get_secret_value() == "s3cret"
