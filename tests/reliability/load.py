@@ -63,3 +63,8 @@ class RetryingSender(threading.Thread):
         self.stopping.set()
         self.join(timeout=timeout)
         assert not self.is_alive(), "a batch was never acknowledged"
+
+
+def all_statuses(senders: list[RetryingSender]) -> collections.Counter[int | str]:
+    """Every status (or transport error) the senders saw so far, counted."""
+    return sum((s.statuses for s in senders), start=collections.Counter[int | str]())

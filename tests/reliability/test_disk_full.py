@@ -6,12 +6,11 @@ checks out, so the database file cannot grow, exactly as when the file system ha
 
 from __future__ import annotations
 
-import collections
 import sqlite3
 from pathlib import Path
 from typing import Any
 
-from load import RetryingSender
+from load import RetryingSender, all_statuses
 from sqlalchemy import event
 
 from monitor.settings import Settings
@@ -58,7 +57,7 @@ def test_disk_full_answers_503_keeps_the_database_intact_and_recovers(tmp_path: 
         for sender in senders:
             sender.finish()
 
-        statuses = sum((s.statuses for s in senders), start=collections.Counter[int | str]())
+        statuses = all_statuses(senders)
         assert set(statuses) <= {200, 503}, f"only 200 and 503 may be answered: {statuses}"
         wait_caught_up(server.url, timeout=60)
         total = sum(s.acknowledged for s in senders)
