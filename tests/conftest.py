@@ -2,45 +2,40 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pgcluster import PG_BIN, Cluster
 
-from support import free_port, require_binary
+from support import require_binary
 
 pytest_plugins = ["alert_fixtures"]
-
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
-    """A throwaway PostgreSQL 15 cluster on a loopback port; yields its base URL."""
+    """A throwaway PostgreSQL 15 cluster on a loopback port, shared by the session; yields its base URL."""
     require_binary(PG_BIN / "initdb", "PostgreSQL 15")
-    # pytest's own temp root is private to root; the postgres user needs its own folder.
-    base = Path(tempfile.mkdtemp(prefix="driftline-pg-"))
-    base.chmod(0o755)
-    data = base / "data"
-    port = free_port()
-    shutil.chown(base, "postgres", "postgres")
-
-    def as_postgres(command: str) -> None:
-        subprocess.run(["su", "postgres", "-c", command], check=True, capture_output=True, timeout=120)
-
-    as_postgres(f"{PG_BIN}/initdb -D {data} -U postgres -A trust -E UTF8 --no-sync")
-    as_postgres(
-        f"{PG_BIN}/pg_ctl -D {data} -l {base}/log -w -o '-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off' start"
-    )
+    cluster = Cluster()
+    cluster.start()
     try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}"
+        yield cluster.base_url
     finally:
-        as_postgres(f"{PG_BIN}/pg_ctl -D {data} -m fast stop")
-        shutil.rmtree(base, ignore_errors=True)
+        cluster.remove()
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[Cluster]:
+    """A running cluster that only this test uses (stopping the shared one would break others)."""
+    require_binary(PG_BIN / "initdb", "PostgreSQL 15")
+    cluster = Cluster()
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.remove()
 
 
 def fresh_postgres_database(base_url: str) -> str:

@@ -22,7 +22,8 @@ class Cluster:
         shutil.chown(self.base, "postgres", "postgres")
         self.data = self.base / "data"
         self.port = free_port()
-        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+        self.base_url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}"
+        self.url = f"{self.base_url}/postgres"
         self._as_postgres(f"{PG_BIN}/initdb -D {self.data} -U postgres -A trust -E UTF8 --no-sync")
 
     def _as_postgres(self, command: str) -> None:
