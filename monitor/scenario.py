@@ -234,10 +234,14 @@ class CreditRisk:
             self._mix[drifted] = (float(approved.mean()), float(defaulted[approved].mean()))
 
     # -- the shape of the day ------------------------------------------------------------------
-    @staticmethod
-    def traffic(t: float | Floats) -> Floats:
-        """Relative traffic at time ``t``: a daily cycle peaking mid-afternoon (UTC), 0.4..1.6."""
-        phase = 2.0 * np.pi * ((np.asarray(t, dtype=np.float64) % _DAY) / _DAY - 0.375)
+    def traffic(self, t: float | Floats) -> Floats:
+        """Relative traffic at time ``t``, 0.4..1.6: a daily cycle whose day begins at ``start``.
+
+        It peaks fifteen hours into each simulated day ("mid-afternoon" when the scenario
+        starts at midnight). Counting from ``start`` rather than from UTC midnight keeps a
+        seeded replay the same whatever hour it runs at.
+        """
+        phase = 2.0 * np.pi * (((np.asarray(t, dtype=np.float64) - self.start) % _DAY) / _DAY - 0.375)
         return np.asarray(1.0 + 0.6 * np.sin(phase))
 
     def drifted(self, version: str, t: float | Floats) -> npt.NDArray[np.bool_]:

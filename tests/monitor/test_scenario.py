@@ -110,7 +110,7 @@ def test_kpis_degrade_after_the_incident_with_the_loss_lag(day: tuple[CreditRisk
     values = np.array([loss[t] for t in times])
     lagged = onset + scenario.loss_lag_s
     # Normalised by traffic, losses are flat until the lag has passed, then jump.
-    per_traffic = values / CreditRisk.traffic(times - scenario.loss_lag_s)
+    per_traffic = values / scenario.traffic(times - scenario.loss_lag_s)
     quiet = per_traffic[(times >= onset - HOUR) & (times < lagged)]
     hit = per_traffic[times >= lagged + 60.0]
     assert hit.mean() > 1.4 * quiet.mean()
