@@ -23,7 +23,6 @@ import hashlib
 import json
 import logging
 import math
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -36,6 +35,7 @@ from prometheus_client.registry import Collector
 from collectors.records import MetricBatch
 from monitor.ingest_log import IngestLog, LogOverloaded
 from monitor.kpi_config import KPI_SERIES, KpiSpec
+from monitor.poller import Poller
 from monitor.stats import IngestStats
 
 __all__ = ["SIGNAL", "KpiPuller", "PullError", "parse_query_answer"]
@@ -92,8 +92,11 @@ def parse_query_answer(answer: Any) -> tuple[float, float]:
     return timestamp, value
 
 
-class KpiPuller(Collector):
+class KpiPuller(Poller, Collector):
     """One pull thread per KPI query; also a Prometheus collector of ``driftline_kpi_pull_up``."""
+
+    signal = SIGNAL
+    failure_reason = "query_failed"
 
     def __init__(
         self,
@@ -105,56 +108,22 @@ class KpiPuller(Collector):
         interval: float = 60.0,
         timeout: float | None = None,
     ) -> None:
+        super().__init__([kpi.name for kpi in kpis if kpi.query is not None], stats, interval=interval, timeout=timeout)
         self.url = url.rstrip("/")
         self._shown_url = str(httpx.URL(self.url).copy_with(username=None, password=None))  # never log credentials
-        self.kpis = [kpi for kpi in kpis if kpi.query is not None]
+        self.kpis = {kpi.name: kpi for kpi in kpis if kpi.query is not None}
         self.log = log
-        self.stats = stats
-        self.interval = interval
-        self.timeout = timeout if timeout is not None else min(10.0, interval)
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
-        self._up: dict[str, float] = {}
-        self._lock = threading.Lock()
-
-    def start(self) -> None:
-        self._stop.clear()
-        for kpi in self.kpis:
-            thread = threading.Thread(target=self._run, args=(kpi,), name=f"driftline-kpi-pull-{kpi.name}", daemon=True)
-            thread.start()
-            self._threads.append(thread)
-
-    def stop(self, timeout: float = 2.0) -> None:
-        """Signal every loop and wait up to ``timeout`` s in all; a query in flight is abandoned."""
-        self._stop.set()
-        deadline = time.monotonic() + timeout
-        for thread in self._threads:
-            thread.join(timeout=max(0.0, deadline - time.monotonic()))
-        self._threads = []
 
     def collect(self) -> Iterator[Metric]:
         family = GaugeMetricFamily(
             "driftline_kpi_pull_up", "1 when the latest Prometheus pull of a KPI gave a value.", labels=["kpi"]
         )
-        with self._lock:
-            up = sorted(self._up.items())
-        for kpi, value in up:
+        for kpi, value in sorted(self.up().items()):
             family.add_metric([kpi], value)
         yield family
 
-    def _run(self, kpi: KpiSpec) -> None:
-        with httpx.Client(timeout=self.timeout, follow_redirects=False) as client:
-            while not self._stop.is_set():
-                started = time.monotonic()
-                try:
-                    ok = self.pull_once(client, kpi)
-                except Exception:  # never let one bad pull end the loop
-                    _logger.exception("KPI pull of %s failed unexpectedly", kpi.name)
-                    self.stats.reject(SIGNAL, "query_failed")
-                    ok = False
-                with self._lock:
-                    self._up[kpi.name] = 1.0 if ok else 0.0
-                self._stop.wait(max(0.0, self.interval - (time.monotonic() - started)))
+    def poll_once(self, client: httpx.Client, source: str) -> bool:
+        return self.pull_once(client, self.kpis[source])
 
     def pull_once(self, client: httpx.Client, kpi: KpiSpec) -> bool:
         """Evaluate one KPI's query now and log its value; True when a value was logged."""

@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -36,6 +35,7 @@ from prometheus_client.registry import Collector
 from collectors.gpu import EXTENSION_PREFIX, OTLP_NAMES, GpuSample, parse_dcgm
 from collectors.records import MetricBatch
 from monitor.ingest_log import IngestLog, LogOverloaded
+from monitor.poller import Poller
 from monitor.stats import IngestStats
 
 __all__ = ["SIGNAL", "DcgmScraper", "samples_to_metric_batch"]
@@ -106,8 +106,11 @@ class _TooLarge(Exception):
     pass
 
 
-class DcgmScraper(Collector):
+class DcgmScraper(Poller, Collector):
     """One scrape thread per target; also a Prometheus collector of ``driftline_scrape_up``."""
+
+    signal = SIGNAL
+    failure_reason = "scrape_failed"
 
     def __init__(
         self,
@@ -119,35 +122,9 @@ class DcgmScraper(Collector):
         timeout: float | None = None,
         max_bytes: int = 16 * 1024 * 1024,
     ) -> None:
-        self.targets = list(dict.fromkeys(targets))
+        super().__init__(targets, stats, interval=interval, timeout=timeout)
         self.log = log
-        self.stats = stats
-        self.interval = interval
-        self.timeout = timeout if timeout is not None else min(10.0, interval)
         self.max_bytes = max_bytes
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
-        self._up: dict[str, float] = {}
-        self._lock = threading.Lock()
-
-    def start(self) -> None:
-        self._stop.clear()
-        for target in self.targets:
-            thread = threading.Thread(target=self._run, args=(target,), name=f"driftline-dcgm-{target}", daemon=True)
-            thread.start()
-            self._threads.append(thread)
-
-    def stop(self, timeout: float = 2.0) -> None:
-        """Signal every loop and wait up to ``timeout`` s in all; a request in flight is abandoned."""
-        self._stop.set()
-        deadline = time.monotonic() + timeout
-        for thread in self._threads:
-            thread.join(timeout=max(0.0, deadline - time.monotonic()))
-        self._threads = []
-
-    def up(self) -> dict[str, float]:
-        with self._lock:
-            return dict(self._up)
 
     def collect(self) -> Iterator[Metric]:
         family = GaugeMetricFamily(
@@ -157,19 +134,8 @@ class DcgmScraper(Collector):
             family.add_metric([target], value)
         yield family
 
-    def _run(self, target: str) -> None:
-        with httpx.Client(timeout=self.timeout, follow_redirects=False) as client:
-            while not self._stop.is_set():
-                started = time.monotonic()
-                try:
-                    ok = self.scrape_once(client, target)
-                except Exception:  # never let one bad scrape end the loop
-                    _logger.exception("DCGM scrape of %s failed unexpectedly", target)
-                    self.stats.reject(SIGNAL, "scrape_failed")
-                    ok = False
-                with self._lock:
-                    self._up[target] = 1.0 if ok else 0.0
-                self._stop.wait(max(0.0, self.interval - (time.monotonic() - started)))
+    def poll_once(self, client: httpx.Client, source: str) -> bool:
+        return self.scrape_once(client, source)
 
     def scrape_once(self, client: httpx.Client, target: str) -> bool:
         """Scrape, decode and log one target once; True when the scrape itself succeeded."""
