@@ -191,3 +191,44 @@ def wait_until(predicate: Callable[[], T], timeout: float = 30.0, interval: floa
             return value
         time.sleep(interval)
     raise AssertionError(f"condition not met in {timeout:g} s")
+
+
+GaugePoint = tuple[Mapping[str, Any], float, float]  # (attributes, unix seconds, value)
+
+
+def export_gauges(url: str, metrics: Mapping[str, Iterable[GaugePoint]], *, resource: Mapping[str, Any] | None = None) -> None:
+    """Gauge points with explicit timestamps, by metric name, through the SDK's OTLPMetricExporter."""
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+    from opentelemetry.sdk.metrics.export import (
+        Gauge,
+        Metric,
+        MetricExportResult,
+        MetricsData,
+        NumberDataPoint,
+        ResourceMetrics,
+        ScopeMetrics,
+    )
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+    families = [
+        Metric(
+            name=name,
+            description="",
+            unit="1",
+            data=Gauge(
+                data_points=[
+                    NumberDataPoint(attributes=dict(a), start_time_unix_nano=0, time_unix_nano=int(t * 1e9), value=float(v))
+                    for a, t, v in points
+                ]
+            ),
+        )
+        for name, points in metrics.items()
+    ]
+    scope = ScopeMetrics(scope=InstrumentationScope("test"), metrics=families, schema_url="")
+    data = MetricsData([ResourceMetrics(resource=Resource(dict(resource or {})), scope_metrics=[scope], schema_url="")])
+    exporter = OTLPMetricExporter(endpoint=f"{url}/v1/metrics")
+    try:
+        assert exporter.export(data) is MetricExportResult.SUCCESS
+    finally:
+        exporter.shutdown()

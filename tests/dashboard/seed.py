@@ -25,7 +25,7 @@ from monitor.correlation import scenarios
 from monitor.scenario import GpuPoint, KpiPoint
 from monitor.settings import Settings
 from monitor.simulate import metrics_request
-from support import log_record, logs_request, wait_caught_up, wait_until
+from support import export_gauges, log_record, logs_request, wait_caught_up, wait_until
 
 MODEL = "credit"
 WINDOW = 300.0
@@ -191,47 +191,17 @@ def _post_metrics(http: httpx.Client, request: Any) -> None:
     assert response.status_code == 200, response.text
 
 
-def export_gauges(url: str, name: str, points: list[tuple[dict[str, Any], float, float]]) -> None:
-    """Gauge points with explicit timestamps through the OpenTelemetry SDK's OTLP/HTTP exporter."""
-    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-    from opentelemetry.sdk.metrics.export import (
-        Gauge,
-        Metric,
-        MetricExportResult,
-        MetricsData,
-        NumberDataPoint,
-        ResourceMetrics,
-        ScopeMetrics,
-    )
-    from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-
-    data_points = [
-        NumberDataPoint(attributes=attrs, start_time_unix_nano=0, time_unix_nano=int(t * 1e9), value=v) for attrs, t, v in points
-    ]
-    metric = Metric(name=name, description="", unit="s", data=Gauge(data_points=data_points))
-    data = MetricsData(
-        resource_metrics=[
-            ResourceMetrics(
-                resource=Resource({}),
-                scope_metrics=[ScopeMetrics(scope=InstrumentationScope("seed"), metrics=[metric], schema_url="")],
-                schema_url="",
-            )
-        ]
-    )
-    exporter = OTLPMetricExporter(endpoint=f"{url}/v1/metrics")
-    try:
-        assert exporter.export(data) is MetricExportResult.SUCCESS
-    finally:
-        exporter.shutdown()
-
-
 def seed(url: str) -> Times:
     """Everything above, through the ingest endpoints, anchored at now; returns once the server has caught up."""
     times = Times.at(time.time())
     latency, kpi = history(times.t0)
-    export_gauges(url, "driftline.model.latency", [({"model": MODEL, "version": "v2"}, t, v) for t, v in latency])
-    export_gauges(url, "driftline.kpi", [({"kpi": KPI}, t, v) for t, v in kpi])
+    export_gauges(
+        url,
+        {
+            "driftline.model.latency": [({"model": MODEL, "version": "v2"}, t, v) for t, v in latency],
+            "driftline.kpi": [({"kpi": KPI}, t, v) for t, v in kpi],
+        },
+    )
     with httpx.Client(base_url=url, timeout=60) as http:
         _post_metrics(http, metrics_request(_gpu_points(times), _recent_kpis(times)))
         for version in ("v1", "v2"):

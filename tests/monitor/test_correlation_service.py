@@ -22,7 +22,7 @@ from monitor.series import Bucket, write_buckets
 from monitor.settings import Settings
 from monitor.store import make_engine, migrate
 from monitor.store.tables import drift_results
-from support import ROOT, ServerThread, scrape, wait_caught_up
+from support import ROOT, ServerThread, export_gauges, scrape, wait_caught_up
 
 N = 1000  # minutes of history
 LAG = 12  # minutes from a latency change to the conversion change
@@ -154,39 +154,13 @@ def test_kpi_series_from_several_sources_are_pooled_and_others_keyed_by_all_labe
     assert [(s.key, s.label, s.values[2]) for s in model_side] == [("hw.power{hw.id=GPU-1}", "hw.power (hw.id=GPU-1)", 300.0)]
 
 
-def export_gauges(url: str, series: dict[tuple[str, str], np.ndarray], start: float) -> None:
+def export_series(url: str, series: dict[tuple[str, str], np.ndarray], start: float) -> None:
     """Send every series as OTLP gauge points (one a minute) through the SDK's exporter."""
-    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-    from opentelemetry.sdk.metrics.export import (
-        Gauge,
-        Metric,
-        MetricExportResult,
-        MetricsData,
-        NumberDataPoint,
-        ResourceMetrics,
-        ScopeMetrics,
-    )
-    from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-
-    metrics = [
-        Metric(
-            name=name, description="", unit="1",
-            data=Gauge(data_points=[
-                NumberDataPoint(attributes=json.loads(labels), start_time_unix_nano=0,
-                                time_unix_nano=int((start + 60 * i + 30) * 1e9), value=float(v))
-                for i, v in enumerate(values)
-            ]),
-        )
-        for (name, labels), values in series.items()
-    ]  # fmt: skip
-    scope = ScopeMetrics(scope=InstrumentationScope("test"), metrics=metrics, schema_url="")
-    data = MetricsData(resource_metrics=[ResourceMetrics(resource=Resource({}), scope_metrics=[scope], schema_url="")])
-    exporter = OTLPMetricExporter(endpoint=f"{url}/v1/metrics")
-    try:
-        assert exporter.export(data) is MetricExportResult.SUCCESS
-    finally:
-        exporter.shutdown()
+    by_name: dict[str, list[tuple[dict[str, Any], float, float]]] = {}
+    for (name, labels), values in series.items():
+        attributes = json.loads(labels)
+        by_name.setdefault(name, []).extend((attributes, start + 60 * i + 30, float(v)) for i, v in enumerate(values))
+    export_gauges(url, by_name)
 
 
 def driftline(*args: str) -> subprocess.CompletedProcess[str]:
@@ -204,7 +178,7 @@ def test_scheduled_run_serves_findings_over_the_api_metrics_and_cli(sqlite_url: 
         anomaly_series=[],  # no anomaly-score series: the run tests exactly the four pairs written here
     )
     with ServerThread(settings) as server:
-        export_gauges(server.url, history(3), start)
+        export_series(server.url, history(3), start)
         wait_caught_up(server.url)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:  # the schedule picks the series up once they are written

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from monitor.settings import Settings
-from support import ServerThread, inference, log_record, logs_request, scrape, wait_caught_up
+from support import ServerThread, export_gauges, inference, log_record, logs_request, scrape, wait_caught_up
 
 PROTOBUF = {"Content-Type": "application/x-protobuf"}
 T0 = time.time() - 600
@@ -203,28 +203,7 @@ def test_quality_series_compares_canary_with_stable(server: ServerThread) -> Non
 
 def export_gauge(url: str, name: str, points: list[tuple[dict[str, Any], float, float]]) -> None:
     """Points of gauge ``name`` through the OpenTelemetry SDK's OTLP exporter."""
-    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-    from opentelemetry.sdk.metrics.export import (
-        Gauge,
-        Metric,
-        MetricExportResult,
-        MetricsData,
-        NumberDataPoint,
-        ResourceMetrics,
-        ScopeMetrics,
-    )
-    from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-
-    data = [NumberDataPoint(attributes=a, start_time_unix_nano=0, time_unix_nano=int(t * 1e9), value=v) for a, t, v in points]
-    metric = Metric(name=name, description="", unit="1", data=Gauge(data_points=data))
-    scope = ScopeMetrics(scope=InstrumentationScope("test"), metrics=[metric], schema_url="")
-    exporter = OTLPMetricExporter(endpoint=f"{url}/v1/metrics")
-    try:
-        result = exporter.export(MetricsData([ResourceMetrics(resource=Resource({}), scope_metrics=[scope], schema_url="")]))
-        assert result is MetricExportResult.SUCCESS
-    finally:
-        exporter.shutdown()
+    export_gauges(url, {name: points})
 
 
 def test_anomaly_series_fails_the_version_it_labels(server: ServerThread) -> None:

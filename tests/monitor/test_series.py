@@ -16,7 +16,7 @@ from monitor.settings import Settings
 from monitor.statecodec import pack, unpack
 from monitor.store import make_engine, migrate
 from monitor.store.tables import series_points
-from support import ServerThread, wait_caught_up
+from support import ServerThread, export_gauges, wait_caught_up
 
 NAME = "hw.gpu.utilization"
 HOST = {"host.name": "gpu-node-1"}
@@ -86,37 +86,7 @@ def test_upsert_merges_late_buckets_into_stored_rows(db_url: str) -> None:
 # -- through the server, with the real OpenTelemetry SDK exporter ------------------------------------
 def export_points(url: str, points: list[tuple[dict[str, Any], float, float]], name: str = NAME) -> None:
     """Export gauge points with explicit timestamps through the SDK's OTLPMetricExporter."""
-    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-    from opentelemetry.sdk.metrics.export import (
-        Gauge,
-        Metric,
-        MetricExportResult,
-        MetricsData,
-        NumberDataPoint,
-        ResourceMetrics,
-        ScopeMetrics,
-    )
-    from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-
-    data_points = [
-        NumberDataPoint(attributes=attrs, start_time_unix_nano=0, time_unix_nano=int(t * 1e9), value=v) for attrs, t, v in points
-    ]
-    metric = Metric(name=name, description="", unit="1", data=Gauge(data_points=data_points))
-    data = MetricsData(
-        resource_metrics=[
-            ResourceMetrics(
-                resource=Resource(HOST),
-                scope_metrics=[ScopeMetrics(scope=InstrumentationScope("test"), metrics=[metric], schema_url="")],
-                schema_url="",
-            )
-        ]
-    )
-    exporter = OTLPMetricExporter(endpoint=f"{url}/v1/metrics")
-    try:
-        assert exporter.export(data) is MetricExportResult.SUCCESS
-    finally:
-        exporter.shutdown()
+    export_gauges(url, {name: points}, resource=HOST)
 
 
 def five_minutes() -> list[tuple[dict[str, Any], float, float]]:
