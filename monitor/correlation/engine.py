@@ -12,7 +12,12 @@ Steps (each a pure function in its own module):
    (:mod:`~monitor.correlation.events`), and the effect with a Newey-West interval plus the
    latest incident's estimated cost (:mod:`~monitor.correlation.impact`);
 5. a finding that a stronger one on the same KPI explains (their partial correlation is no
-   longer significant) is dropped: an observed common driver.
+   longer significant) is dropped: an observed common driver;
+6. the incidents of flagged series (drift episodes) get an event test of their own
+   (:mod:`~monitor.correlation.shifts`): one incident is one observation to the lagged
+   correlation, but it can still be an unusual KPI shift soon after an onset. Those tests form
+   a second Benjamini-Hochberg family, and a pair the correlation already linked keeps that
+   finding.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from monitor.correlation.lagged import (
     prewhiten,
     winsorize,
 )
+from monitor.correlation.shifts import ShiftStatistics, ShiftTest, shift_statistics, shift_test
 
 __all__ = ["EngineConfig", "RunResult", "Scan", "Series", "correlate", "scan"]
 
@@ -82,6 +88,7 @@ class EngineConfig:
     granger_order: int = 5
     event_tolerance: int = 3
     event_window: int = 30
+    event_min_placebos: int = 60
     units: Mapping[str, KpiUnit] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -92,6 +99,7 @@ class EngineConfig:
             ("granger_order", self.granger_order, 1),
             ("event_tolerance", self.event_tolerance, 0),
             ("event_window", self.event_window, 3),
+            ("event_min_placebos", self.event_min_placebos, 1),
         ):
             if value < low:
                 raise ValueError(f"{name} must be >= {low}; got {value}")
@@ -251,8 +259,90 @@ def correlate(
         )  # fmt: skip
         report("gathering evidence", done, len(candidates))
     findings = _drop_explained(findings, found, [s.key for s in model_series], [k.key for k in kpis], grid.step, cfg)
+    linked = {(f.metric, f.kpi) for f in findings}
+    shifts, event_tests = _incident_findings(grid, model_series, kpis, cfg)
+    findings += [f for f in shifts if (f.metric, f.kpi) not in linked]
+    tested |= {(f.metric, f.kpi) for f in shifts}
     findings.sort(key=lambda f: -f.score)
-    return RunResult(findings, tested, int(np.isfinite(found.p_value).sum()))
+    return RunResult(findings, tested, int(np.isfinite(found.p_value).sum()) + event_tests)
+
+
+def _incident_findings(
+    grid: Grid, model_series: Sequence[Series], kpis: Sequence[Series], cfg: EngineConfig
+) -> tuple[list[Finding], int]:
+    """Event tests of every incident onset of the flagged series against every KPI; (findings, tests).
+
+    The test depends only on the onset cell and the KPI, so series flagged from the same cell
+    (two features drifting together) share one test: the family counts distinct (onset, KPI)
+    pairs. A pair's finding is its most significant onset (the latest on ties); an onset after
+    which the KPI moved less than in the same span just before it is not one (the KPI, or
+    something else, moved first).
+    """
+    onsets = {s.key: [i.start for i in incidents(s.flags)] for s in model_series if s.flags is not None and s.flags.any()}
+    if not onsets or not kpis:
+        return [], 0
+    statistics: dict[int, ShiftStatistics] = {}
+    tests: dict[tuple[int, int], ShiftTest] = {}
+    for cells in onsets.values():
+        for onset in cells:
+            for j, kpi in enumerate(kpis):
+                if (onset, j) in tests:
+                    continue
+                if j not in statistics:
+                    statistics[j] = shift_statistics(kpi.values, cfg.event_window)
+                hit = shift_test(
+                    kpi.values, statistics[j], onset, cfg.max_lag, min_placebos=cfg.event_min_placebos, alpha=cfg.alpha
+                )
+                if hit is not None:
+                    tests[(onset, j)] = hit
+    keys = list(tests)
+    q = dict(zip(keys, bh_q_values([tests[k].p_value for k in keys]).tolist(), strict=True))
+    findings = []
+    for series in model_series:
+        for j, kpi in enumerate(kpis):
+            passed = [
+                (q[(c, j)], -c)
+                for c in onsets.get(series.key, [])
+                if (c, j) in tests and q[(c, j)] < cfg.alpha and not tests[(c, j)].earlier
+            ]
+            if passed:
+                best_q, negative_onset = min(passed)
+                findings.append(_event_finding(grid, series, kpi, cfg, tests[(-negative_onset, j)], best_q, len(passed)))
+    return findings, len(keys)
+
+
+def _event_finding(grid: Grid, model: Series, kpi: Series, cfg: EngineConfig, hit: ShiftTest, q: float, matched: int) -> Finding:
+    assert model.flags is not None
+    incident = next(i for i in incidents(model.flags) if i.start == hit.onset)
+    x = model.values
+    before, during = x[max(hit.onset - cfg.event_window, 0) : hit.onset], x[incident.start : incident.stop]
+    before, during = before[np.isfinite(before)], during[np.isfinite(during)]
+    moved = float(during.mean() - before.mean()) if before.size and during.size else float("nan")
+    z = float(stats.norm.ppf(0.975))
+    low, high = hit.delta - z * hit.se, hit.delta + z * hit.se
+    effect = hit.delta / moved if np.isfinite(moved) and moved != 0 else None
+    bounds = sorted((low / moved, high / moved)) if effect is not None else [None, None]
+    unit = cfg.units.get(kpi.key, KpiUnit())
+    at = hit.onset + hit.lag
+    minutes = (incident.stop - incident.start) * grid.step / 60.0
+    rate = unit.value_per_unit_minute
+    worth = None if rate is None else sorted((low * minutes * rate, high * minutes * rate))
+    estimate = IncidentEstimate(
+        grid.start + at * grid.step, grid.start + (incident.stop + hit.lag) * grid.step, hit.delta, low, high,
+        None if rate is None else hit.delta * minutes * rate,
+        None if worth is None else worth[0], None if worth is None else worth[1],
+    )  # fmt: skip
+    return Finding(
+        metric=model.key, kpi=kpi.key, direction="model_leads", lag_seconds=hit.lag * grid.step,
+        strength=hit.strength, p_value=hit.p_value, q_value=q, n=hit.n,
+        evidence_start=grid.start,  # the placebo positions reach back to the run's start
+        evidence_end=grid.start + (at + cfg.event_window) * grid.step,
+        model=model.model, version=model.version, metric_label=model.label,
+        effect=effect, effect_low=bounds[0], effect_high=bounds[1],
+        events_model=len(incidents(model.flags)), events_matched=matched, event_effect=effect,
+        incident=estimate, unit=unit, alpha=cfg.alpha, method="event", placebos=hit.placebos,
+        exceeded_by=hit.exceeded_by,
+    )  # fmt: skip
 
 
 def _lagged_corr(a: Floats, b: Floats, lag: int) -> tuple[float, int]:

@@ -16,6 +16,7 @@ from monitor.correlation.impact import KpiUnit, format_duration
 __all__ = ["Finding", "IncidentEstimate", "bh_q_values", "reconcile", "sentence"]
 
 Direction = Literal["model_leads", "kpi_leads"]
+Method = Literal["correlation", "event"]
 
 
 def bh_q_values(p_values: npt.ArrayLike) -> npt.NDArray[np.float64]:
@@ -60,6 +61,13 @@ class Finding:
     Granger test and matched change points. ``event_effect`` is the event study's KPI change
     per unit of metric change across the metric's change points (least squares through the
     origin, so the largest changes weigh most).
+
+    ``method`` says which test found the link: ``correlation`` (the lagged cross-correlation,
+    with the fields above) or ``event`` (one incident's onset followed by an unusual KPI shift,
+    :mod:`~monitor.correlation.shifts`). For an event finding, ``strength`` is the shift's
+    partial correlation with the KPI given its trend, ``p_value`` the placebo rank: the KPI
+    shifted at least as much at ``exceeded_by`` of ``placebos`` earlier positions; ``effect`` is
+    the KPI shift per unit of the metric's change at the onset and ``incident`` the shift itself.
     """
 
     metric: str
@@ -88,9 +96,14 @@ class Finding:
     unit: KpiUnit = field(default_factory=KpiUnit)
     alpha: float = 0.05
     status: Literal["active", "expired"] = "active"
+    method: Method = "correlation"
+    placebos: int = 0
+    exceeded_by: int = 0
 
     @property
     def evidence(self) -> int:
+        if self.method == "event":
+            return 1
         granger = self.granger_p is not None and self.granger_p < self.alpha
         return 1 + int(granger) + int(self.events_matched > 0)
 
@@ -147,6 +160,8 @@ def sentence(finding: Finding) -> str:
             f"the KPI, or something behind it, drives the metric, not the other way round."
         )
     unit = finding.unit
+    if finding.method == "event":
+        return _event_sentence(finding, label, lag, q)
     if finding.effect is None or not math.isfinite(finding.effect):
         change = "rises" if finding.strength > 0 else "falls"
         text = f"When {label} rises, {finding.kpi} {change} about {lag} later"
@@ -170,6 +185,41 @@ def sentence(finding: Finding) -> str:
         )
         if incident.value is not None and unit.value_name:
             text += f" ≈ {abs(incident.value):,.0f} {unit.value_name}"
+    return text + "."
+
+
+def _event_sentence(finding: Finding, label: str, lag: str, q: str) -> str:
+    """The sentence of an event finding: what the KPI did after the incident began, and how unusual that is.
+
+    Examples
+    --------
+    >>> f = Finding("driftline.feature.drift{feature=income,model=m,version=v2}", "losses", "model_leads", 1800.0,
+    ...             0.93, 0.0055, 0.0165, 60, 0.0, 86400.0, metric_label="drift on income (m v2)", method="event",
+    ...             placebos=181, unit=KpiUnit("USD/h"),
+    ...             incident=IncidentEstimate(19800.0, 30600.0, 8123.0, 7411.0, 8835.0))
+    >>> f.sentence  # doctest: +NORMALIZE_WHITESPACE
+    'About 30 min after drift on income (m v2) began, losses rose by 8,123 USD/h (95% CI 7,411 to 8,835), over
+    twice the largest shift at 181 earlier moments (p = 0.0055, q = 0.017); one incident, so a coincident cause
+    cannot be ruled out.'
+    """
+    incident = finding.incident
+    when = f"As {label} began" if finding.lag_seconds < 60.0 else f"About {lag} after {label} began"
+    if incident is None or not math.isfinite(incident.kpi_change):
+        text = f"{when}, {finding.kpi} shifted"
+    else:
+        change = "rose" if incident.kpi_change > 0 else "fell"
+        low, high = sorted((abs(incident.low), abs(incident.high)))
+        text = (
+            f"{when}, {finding.kpi} {change} by {_with_unit(abs(incident.kpi_change), finding.unit)} "
+            f"(95% CI {_number(low)} to {_number(high)})"
+        )
+    if finding.exceeded_by == 0:
+        rank = f"over twice the largest shift at {finding.placebos} earlier moments"
+    else:
+        rank = f"a shift half as large came at only {finding.exceeded_by} of {finding.placebos} earlier moments"
+    text += f", {rank} (p = {finding.p_value:.2g}, q = {q}); one incident, so a coincident cause cannot be ruled out"
+    if incident is not None and incident.value is not None and finding.unit.value_name:
+        text += f"; over the incident ≈ {abs(incident.value):,.0f} {finding.unit.value_name}"
     return text + "."
 
 

@@ -257,6 +257,9 @@ def _row(finding: Finding, *, first_seen: float, now: float) -> dict[str, Any]:
         "first_seen": first_seen,
         "last_confirmed": now,
         "expired_at": None,
+        "method": finding.method,
+        "placebos": finding.placebos,
+        "exceeded_by": finding.exceeded_by,
     }
 
 
@@ -269,7 +272,8 @@ def _finding(row: Any) -> StoredFinding:
         granger_p=row.granger_p, reverse_p=row.reverse_p, reverse_warning=row.reverse_warning, effect=row.effect,
         effect_low=row.effect_low, effect_high=row.effect_high, events_model=row.events_model,
         events_matched=row.events_matched, event_effect=row.event_effect, incident=incident,
-        unit=KpiUnit(**json.loads(row.unit)), status=row.status,
+        unit=KpiUnit(**json.loads(row.unit)), status=row.status, method=row.method, placebos=row.placebos,
+        exceeded_by=row.exceeded_by,
     )  # fmt: skip
     return StoredFinding(finding, row.sentence, row.first_seen, row.last_confirmed, row.expired_at)
 

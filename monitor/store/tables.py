@@ -286,5 +286,8 @@ correlation_findings = Table(
     Column("first_seen", Float, nullable=False),
     Column("last_confirmed", Float, nullable=False),
     Column("expired_at", Float, nullable=True),
+    Column("method", String(16), nullable=False, server_default="correlation"),
+    Column("placebos", Integer, nullable=False, server_default="0"),
+    Column("exceeded_by", Integer, nullable=False, server_default="0"),
     Index("ix_correlation_findings_rank", "status", "score"),
 )

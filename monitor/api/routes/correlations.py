@@ -42,11 +42,21 @@ class CorrelationOut(BaseModel):
     version: str | None
     metric_label: str
     direction: Literal["model_leads", "kpi_leads"]
+    method: Literal["correlation", "event"] = Field(
+        description="correlation: the lagged cross-correlation found the link; event: one incident's onset was "
+        "followed by a KPI shift larger than at (almost) any earlier moment (placebo test)."
+    )
     status: Literal["active", "expired"]
     lag_seconds: float = Field(description="How long after the metric moves the KPI follows (or precedes, kpi_leads).")
-    strength: float = Field(description="Signed correlation of the pre-whitened series at the lag.")
-    p_value: float
-    q_value: float = Field(description="Benjamini-Hochberg adjusted p-value across all pairs and lags of the run.")
+    strength: float = Field(
+        description="Signed correlation of the pre-whitened series at the lag (event: the shift's partial correlation "
+        "with the KPI given its trend)."
+    )
+    p_value: float = Field(description="Fisher z on the effective sample size (event: the placebo rank).")
+    q_value: float = Field(
+        description="Benjamini-Hochberg adjusted p-value across all pairs and lags of the run (event: across the "
+        "run's incident onsets and KPIs)."
+    )
     n: int
     granger_p: float | None = Field(description="F-test: the metric's past improves the KPI's forecast.")
     reverse_p: float | None = Field(description="F-test the other way round: the KPI's past improves the metric's.")
@@ -60,7 +70,9 @@ class CorrelationOut(BaseModel):
     event_effect: float | None = Field(
         description="KPI change per unit of metric change across the metric's change points (event study)."
     )
-    evidence: int = Field(description="Lines of evidence that agree: correlation, Granger, matched events.")
+    placebos: int = Field(description="Event findings: earlier positions the KPI shift was compared with (0 otherwise).")
+    exceeded_by: int = Field(description="Event findings: of them, where the KPI shifted at least as much.")
+    evidence: int = Field(description="Lines of evidence that agree: correlation, Granger, matched events (event: 1).")
     score: float
     evidence_start: float
     evidence_end: float
@@ -79,7 +91,7 @@ class CorrelationPage(BaseModel):
 
 
 class CorrelationRunOut(BaseModel):
-    tests: int = Field(description="Pair-lag tests in the false-discovery family.")
+    tests: int = Field(description="Tests run: the pair-lags of the correlation family plus the incident event tests.")
     pairs_tested: int
     findings: int
 
@@ -99,13 +111,14 @@ def _out(stored: StoredFinding) -> CorrelationOut:
         )  # fmt: skip
     return CorrelationOut(
         metric=f.metric, kpi=f.kpi, model=f.model, version=f.version, metric_label=f.metric_label,
-        direction=f.direction, status=f.status, lag_seconds=f.lag_seconds, strength=f.strength, p_value=f.p_value,
-        q_value=f.q_value, n=f.n, granger_p=_finite(f.granger_p), reverse_p=_finite(f.reverse_p),
+        direction=f.direction, method=f.method, status=f.status, lag_seconds=f.lag_seconds, strength=f.strength,
+        p_value=f.p_value, q_value=f.q_value, n=f.n, granger_p=_finite(f.granger_p), reverse_p=_finite(f.reverse_p),
         reverse_warning=f.reverse_warning, effect=_finite(f.effect), effect_low=_finite(f.effect_low),
         effect_high=_finite(f.effect_high),
         unit=UnitOut(unit=f.unit.unit, value_per_unit_minute=f.unit.value_per_unit_minute, value_name=f.unit.value_name),
         events_model=f.events_model, events_matched=f.events_matched, event_effect=_finite(f.event_effect),
-        evidence=f.evidence, score=f.score, evidence_start=f.evidence_start, evidence_end=f.evidence_end,
+        placebos=f.placebos, exceeded_by=f.exceeded_by, evidence=f.evidence, score=f.score,
+        evidence_start=f.evidence_start, evidence_end=f.evidence_end,
         incident=incident, sentence=stored.sentence, first_seen=stored.first_seen,
         last_confirmed=stored.last_confirmed, expired_at=stored.expired_at,
     )  # fmt: skip
