@@ -401,6 +401,7 @@ class Finding:
     evidence: int
     value_name: str = ""
     incident: Incident | None = None
+    method: str = "correlation"  # or "event": one incident's onset followed by an unusual KPI shift
 
     @property
     def series(self) -> tuple[str, dict[str, str]]:
@@ -428,6 +429,7 @@ class Finding:
             evidence=int(data.get("evidence") or 0),
             value_name=str(unit.get("value_name") or "") if isinstance(unit, Mapping) else "",
             incident=Incident.parse(incident) if isinstance(incident, Mapping) else None,
+            method=str(data.get("method") or "correlation"),
         )
 
 

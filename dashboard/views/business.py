@@ -40,6 +40,9 @@ def _number(value: float | None) -> str:
 
 
 def _evidence(finding: Finding, view: View, index: int) -> None:
+    if finding.method == "event":
+        _event_evidence(finding, view, index)
+        return
     with st.expander("Evidence (lag plot and statistics)"):
         st.caption(
             f"strength {_number(finding.strength)} · q-value {_number(finding.q_value)} · "
@@ -57,6 +60,30 @@ def _evidence(finding: Finding, view: View, index: int) -> None:
             st.plotly_chart(figure, width="stretch", key=f"lag-{index}")
         else:
             st.info(f"No stored series {finding.metric} or KPI {finding.kpi} in the last {view.range_label}.")
+
+
+def _event_evidence(finding: Finding, view: View, index: int) -> None:
+    """One incident: the KPI over time, with the incident's onset and the KPI's shift marked."""
+    with st.expander("Evidence (the KPI around the incident)"):
+        st.caption(
+            f"event test on one incident · q-value {_number(finding.q_value)} · lag {_number(finding.lag_seconds)} s · "
+            "a repeated pattern would also show as a correlation finding"
+        )
+        try:
+            kpi = client().series("driftline.kpi", start=view.start, end=view.end, labels={"kpi": finding.kpi})
+        except (ApiError, httpx.HTTPError) as exc:
+            st.warning(f"Cannot read the KPI behind this finding: {exc}")
+            return
+        if not kpi or finding.incident is None:
+            st.info(f"No stored KPI {finding.kpi} in the last {view.range_label}.")
+            return
+        shifted = finding.incident.start
+        events = [
+            (shifted - (finding.lag_seconds or 0.0), "drift", f"{finding.metric_label} began"),
+            (shifted, "alert", f"{finding.kpi} shifted"),
+        ]
+        figure = series_figure(kpi[:1], title=finding.kpi, label_key="kpi", events=events)
+        st.plotly_chart(figure, width="stretch", key=f"event-{index}")
 
 
 def _findings(view: View) -> None:
