@@ -585,10 +585,12 @@ def _demo(args: argparse.Namespace) -> int:
             f"  Prometheus metrics          {api}/metrics\n"
             f"  Drift of the canary         {api}/api/v1/models/credit-risk/drift?version=v2\n"
             f"  Drift of the stable version {api}/api/v1/models/credit-risk/drift?version=v1\n"
+            f"  Drift linked to the KPIs    {api}/api/v1/correlations\n"
             f"Eight hours of history replay {args.speed:g}x faster than real time, then traffic stays live.\n"
             f"Five hours in, the canary (v2) sees a shifted population: drift on income and employment\n"
             f"shows within a {args.window:g} s (simulated) window, quality drops as labels arrive, and the\n"
-            "expected-loss KPI rises half an hour later.\n"
+            "expected-loss KPI rises half an hour later: the Business impact page says so in words once the\n"
+            "history is in (the correlation engine runs every minute).\n"
             "Press Ctrl-C to stop.\n",
             flush=True,
         )
