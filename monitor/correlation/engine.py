@@ -301,13 +301,11 @@ def _incident_findings(
     for series in model_series:
         for j, kpi in enumerate(kpis):
             passed = [
-                (q[(c, j)], -c)
-                for c in onsets.get(series.key, [])
-                if (c, j) in tests and q[(c, j)] < cfg.alpha and not tests[(c, j)].earlier
+                c for c in onsets.get(series.key, []) if (c, j) in tests and q[(c, j)] < cfg.alpha and not tests[(c, j)].earlier
             ]
             if passed:
-                best_q, negative_onset = min(passed)
-                findings.append(_event_finding(grid, series, kpi, cfg, tests[(-negative_onset, j)], best_q, len(passed)))
+                best = min(passed, key=lambda c: (q[(c, j)], -c))  # the most significant; the latest on ties
+                findings.append(_event_finding(grid, series, kpi, cfg, tests[(best, j)], q[(best, j)], len(passed)))
     return findings, len(keys)
 
 
