@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from detector_state import assert_plain, assert_same_state
 
 import detectors.changepoint as changepoint
 from detectors.changepoint import ChangePointDetector
@@ -52,39 +53,6 @@ def looped(detector: ChangePointDetector, xs: np.ndarray) -> list[int]:
         if detector.drift_detected:
             alarms.append(i)
     return alarms
-
-
-def same(a: Any, b: Any, path: str = "state") -> None:
-    """Equal values of equal types, NaN equal to NaN; arrays element for element."""
-    assert type(a) is type(b), f"{path}: {type(a).__name__} != {type(b).__name__}"
-    if isinstance(a, dict):
-        assert a.keys() == b.keys(), f"{path}: keys differ"
-        for key in a:
-            same(a[key], b[key], f"{path}.{key}")
-    elif isinstance(a, (list, tuple)):
-        assert len(a) == len(b), f"{path}: lengths differ"
-        for i, (x, y) in enumerate(zip(a, b, strict=True)):
-            same(x, y, f"{path}[{i}]")
-    elif isinstance(a, np.ndarray):
-        assert a.dtype == b.dtype, f"{path}: {a.dtype} != {b.dtype}"
-        assert np.array_equal(a, b, equal_nan=a.dtype.kind == "f"), f"{path}: arrays differ"
-    elif isinstance(a, float) and math.isnan(a):
-        assert math.isnan(b), f"{path}: nan != {b!r}"
-    else:
-        assert a == b, f"{path}: {a!r} != {b!r}"
-
-
-def plain(value: Any, path: str = "state") -> None:
-    """State must be plain Python values and numpy arrays (no numpy scalars, no objects)."""
-    if isinstance(value, dict):
-        for key, item in value.items():
-            assert isinstance(key, str), f"{path}: key {key!r}"
-            plain(item, f"{path}.{key}")
-    elif isinstance(value, (list, tuple)):
-        for i, item in enumerate(value):
-            plain(item, f"{path}[{i}]")
-    else:
-        assert type(value) in (bool, int, float, str, type(None), np.ndarray), f"{path} is a {type(value).__name__}"
 
 
 def bad_values(default: Any) -> list[Any]:
@@ -131,7 +99,7 @@ def test_update_many_matches_looped_update(cls: type[ChangePointDetector]) -> No
     whole = cls()
     assert whole.update_many(xs).tolist() == expected
     assert whole.drift_detected == reference.drift_detected
-    same(whole.state_dict(), reference.state_dict())
+    assert_same_state(whole.state_dict(), reference.state_dict())
 
     # Splits anywhere, empty and one-value calls, calls ending exactly on an alarm or inside the
     # warm-up: the same alarms, and the same state after every call.
@@ -145,7 +113,7 @@ def test_update_many_matches_looped_update(cls: type[ChangePointDetector]) -> No
         alarms.extend((start + got).tolist())
         looped(step, xs[start:stop])
         assert pieces.drift_detected == step.drift_detected
-        same(pieces.state_dict(), step.state_dict())
+        assert_same_state(pieces.state_dict(), step.state_dict())
     assert alarms == expected
 
 
@@ -157,7 +125,7 @@ def test_empty_input_changes_nothing(cls: type[ChangePointDetector]) -> None:
     result = detector.update_many(np.array([]))
     assert result.dtype == np.int64
     assert result.size == 0
-    same(detector.state_dict(), before)
+    assert_same_state(detector.state_dict(), before)
 
 
 @parametrize
@@ -168,13 +136,13 @@ def test_state_round_trips(cls: type[ChangePointDetector]) -> None:
         original = cls()
         head = original.update_many(xs[:split]).tolist()
         saved = original.state_dict()
-        plain(saved)
+        assert_plain(saved)
         restored = cls.from_state(pickle.loads(pickle.dumps(saved)))
-        same(restored.state_dict(), saved)
+        assert_same_state(restored.state_dict(), saved)
         tail = (split + restored.update_many(xs[split:])).tolist()
         assert head + tail == expected, f"split at {split}"
         original.update_many(xs[split:])
-        same(restored.state_dict(), original.state_dict())
+        assert_same_state(restored.state_dict(), original.state_dict())
         assert restored.change_points == original.change_points
     with pytest.raises(ValueError, match=cls.__name__):
         cls.from_state({**saved, "class": "SomethingElse"})
@@ -191,7 +159,7 @@ def test_clone_behaves_like_a_fresh_detector(cls: type[ChangePointDetector]) -> 
     assert clone.n_seen == 0
     assert clone.change_points == ()
     assert clone.update_many(xs).tolist() == expected
-    same(clone.state_dict(), used.state_dict())
+    assert_same_state(clone.state_dict(), used.state_dict())
 
 
 @parametrize
