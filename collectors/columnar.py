@@ -21,6 +21,8 @@ rejection reasons of the OTLP logs receiver (:mod:`collectors.otlp.logs`):
   request, a reference profile, or the first accepted event of this one); a
   value of the other kind rejects its event (``type_mismatch``);
 * feature names are 1-128 characters (``invalid_feature_name``);
+* a string (a feature value, a prediction or a prediction id) longer than
+  ``max_string_length`` characters rejects its event (``value_too_long``);
 * a null timestamp is the time the request was received.
 
 The first failing check of an event names its reason; each (field, reason) pair
@@ -45,6 +47,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from collectors.errors import DecodeError
+from collectors.limits import DEFAULT_LIMITS, IngestLimits, long_strings
 from collectors.otlp._columnar import DEFAULT_VERSION, MAX_NAME_LENGTH, PREDICTION_KEY
 from collectors.records import Column, InferenceBatch, Kind
 
@@ -97,6 +100,7 @@ class _Values:
     codes: Codes  # _NULL / _NUMERIC / _CATEGORICAL / _UNSUPPORTED per event
     numbers: Floats  # NaN where not numeric
     strings: Objects | None  # str where categorical (None elsewhere); None when the column has no strings
+    text: pa.Array | None = None  # the string values as sent (null elsewhere; booleans are not strings)
 
     def present(self) -> Bools:
         mask: Bools = self.codes != _NULL
@@ -105,6 +109,12 @@ class _Values:
     def non_finite(self) -> Bools:
         mask: Bools = (self.codes == _NUMERIC) & ~np.isfinite(self.numbers)
         return mask
+
+    def too_long(self, limit: int) -> Bools:
+        """Strings of more than ``limit`` characters."""
+        if self.text is None:
+            return np.zeros(self.codes.shape[0], dtype=np.bool_)
+        return long_strings(self.text, limit)
 
 
 # -- bulk conversion -----------------------------------------------------------------------------
@@ -127,13 +137,15 @@ def _from_arrow(array: pa.Array | pa.ChunkedArray) -> _Values:
         codes = np.where(valid, _NUMERIC, _NULL).astype(np.int8)
         # A null reads back as NaN; keep NaN only where the value itself is NaN.
         return _Values(codes, numbers, None)
+    text = array
     if pa.types.is_boolean(kind_type):
         array = pc.if_else(array, "true", "false")
         kind_type = pa.string()
+        text = None
     if pa.types.is_string(kind_type) or pa.types.is_large_string(kind_type):
         strings = np.asarray(array.to_numpy(zero_copy_only=False), dtype=object)
         codes = np.where(valid, _CATEGORICAL, _NULL).astype(np.int8)
-        return _Values(codes, np.full(n, np.nan), strings)
+        return _Values(codes, np.full(n, np.nan), strings, text)
     codes = np.where(valid, _UNSUPPORTED, _NULL).astype(np.int8)
     return _Values(codes, np.full(n, np.nan), None)
 
@@ -167,7 +179,8 @@ def _from_json(values: list[Any]) -> _Values:
     strings = np.full(len(values), None, dtype=object)
     categorical = codes == _CATEGORICAL
     strings[categorical] = [("true" if v else "false") if isinstance(v, bool) else v for v in objects[categorical]]
-    return _Values(codes, numbers, strings)
+    text = pa.array([v if isinstance(v, str) else None for v in objects], type=pa.string())
+    return _Values(codes, numbers, strings, text)
 
 
 # -- request shape -------------------------------------------------------------------------------
@@ -211,6 +224,7 @@ def decode_json(
     now: float,
     model: str | None = None,
     version: str | None = None,
+    limits: IngestLimits = DEFAULT_LIMITS,
 ) -> EventsDecodeResult:
     """Decode a JSON columnar body; ``model``/``version`` are used when the body has none.
 
@@ -262,6 +276,7 @@ def decode_json(
         known=known_kinds(name, ver),
         now=now,
         names={"timestamp": "timestamps", "prediction_id": "prediction_ids", "prediction": "predictions", "score": "scores"},
+        limits=limits,
     )
 
 
@@ -272,6 +287,7 @@ def decode_arrow(
     now: float,
     model: str | None,
     version: str | None = None,
+    limits: IngestLimits = DEFAULT_LIMITS,
 ) -> EventsDecodeResult:
     """Decode an Arrow IPC stream body; ``model`` and ``version`` come from the query string.
 
@@ -319,6 +335,7 @@ def decode_arrow(
         known=known_kinds(name, ver),
         now=now,
         names={"timestamp": "timestamp", "prediction_id": "prediction_id", "prediction": "prediction", "score": "score"},
+        limits=limits,
     )
 
 
@@ -359,6 +376,7 @@ def _decode(
     known: Mapping[str, Kind],
     now: float,
     names: Mapping[str, str],
+    limits: IngestLimits,
 ) -> EventsDecodeResult:
     result = EventsDecodeResult(model, version)
     for key, values in (("timestamp", timestamps), ("prediction_id", ids)):
@@ -372,8 +390,13 @@ def _decode(
     checks.add(
         timestamps.non_finite(), 2, names["timestamp"], "non_finite_value", f"{names['timestamp']!r} must be finite numbers"
     )
+    longest, too_long = limits.max_string_length, limits.string_rule()
+    if ids is not None:
+        shown = names["prediction_id"]
+        checks.add(ids.too_long(longest), 3, shown, "value_too_long", f"{shown!r} holds strings {too_long}")
     # Every check except kinds, in event order: features in column order, then prediction, then score.
-    # Check order: column c (timestamp 0, features, prediction, score) then name, nested, non-finite, kind.
+    # Check order: column c (timestamp and id 0, features, prediction, score) then name, nested,
+    # non-finite or too long (a number or a string: never both), kind.
     kind_columns: list[tuple[str, int, str, _Values]] = []  # (registry key, column order, shown field, values)
     for c, (fname, values) in enumerate(features.items(), start=1):
         shown = f"features.{fname}" if names["timestamp"] == "timestamps" else fname
@@ -391,11 +414,13 @@ def _decode(
             f"{shown!r} holds nested values; use numbers or strings",
         )
         checks.add(values.non_finite(), 4 * c + 2, shown, "non_finite_value", f"{shown!r} must hold finite numbers")
+        checks.add(values.too_long(longest), 4 * c + 2, shown, "value_too_long", f"{shown!r} holds strings {too_long}")
         kind_columns.append((fname, 4 * c, shown, values))
     c = len(features) + 1
     pshown = names["prediction"]
     checks.add(prediction.codes == _UNSUPPORTED, 4 * c + 1, pshown, "unsupported_value_type", f"{pshown!r} holds nested values")
     checks.add(prediction.non_finite(), 4 * c + 2, pshown, "non_finite_value", f"{pshown!r} must hold finite numbers")
+    checks.add(prediction.too_long(longest), 4 * c + 2, pshown, "value_too_long", f"{pshown!r} holds strings {too_long}")
     kind_columns.append((PREDICTION_KEY, 4 * c, pshown, prediction))
     c += 1
     if scores is not None:

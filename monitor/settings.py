@@ -257,6 +257,24 @@ class Settings(BaseSettings):
         ),
     )
 
+    # -- ingest limits --
+    max_attributes_per_record: int = Field(
+        256,
+        ge=1,
+        description=(
+            "Most attributes one OTLP log record, or labels one metric data point (with its resource's), may carry; "
+            "more rejects it (too_many_attributes)."
+        ),
+    )
+    max_string_length: int = Field(
+        1024,
+        ge=1,
+        description=(
+            "Longest string value, in characters, that ingest reads (feature and label values, predictions, prediction "
+            "ids, versions, metric labels); longer rejects its record (value_too_long)."
+        ),
+    )
+
     ingest_token: SecretStr | None = Field(None, description="Bearer token required by ingest endpoints when set.")
     admin_token: SecretStr | None = Field(
         None, description="Bearer token required by write endpoints when set; also accepted wherever another token is asked for."

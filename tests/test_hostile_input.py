@@ -29,6 +29,7 @@ from pydantic import ValidationError
 
 from collectors.columnar import decode_arrow, decode_json
 from collectors.errors import DecodeError
+from collectors.limits import IngestLimits
 from collectors.otlp import decode_logs_bytes, decode_metrics, encode_message, parse_metrics_request
 from monitor.references import TableFormatError, read_table
 from monitor.settings import load_settings
@@ -51,12 +52,28 @@ def attempt(call: Callable[[], T], *errors: type[Exception]) -> T | Exception:
         return error
 
 
+def within(limits: IngestLimits, batches: list[Any]) -> bool:
+    """Whether no value kept in ``batches`` (an id, a category, a label) is a string longer than the limit.
+
+    Booleans, kept as "true"/"false", are not strings for the limit.
+    """
+    strings: list[object] = []
+    for batch in batches:
+        strings += batch.prediction_ids.tolist()
+        columns = [getattr(batch, "labels", None), getattr(batch, "predictions", None), *getattr(batch, "features", {}).values()]
+        strings += [value for column in columns if column is not None and column.kind == "categorical" for value in column.values]
+    longest = limits.max_string_length
+    return all(len(value) <= longest or value in ("true", "false") for value in strings if isinstance(value, str))
+
+
 def refused(outcome: object, status: range = range(400, 500)) -> bool:
     """Whether ``outcome`` is a DecodeError with a status in ``status`` and a message."""
     return isinstance(outcome, DecodeError) and outcome.status in status and bool(outcome.message)
 
 
 # -- values ---------------------------------------------------------------------------------------
+#: the per-record limits, mostly tight enough to be hit by the values below
+limit_choices = st.builds(IngestLimits, st.integers(min_value=1, max_value=10), st.integers(min_value=1, max_value=25))
 names = st.text(min_size=0, max_size=12)  # unicode, empty and control characters included
 numbers = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
@@ -132,17 +149,21 @@ def test_otlp_logs_random_bytes_decode_or_raise_decode_error(body: bytes) -> Non
 
 
 @EXAMPLES
-@given(logs_requests(), st.sampled_from(["protobuf", "json"]))
+@given(logs_requests(), st.sampled_from(["protobuf", "json"]), limit_choices)
 def test_otlp_logs_every_record_is_accepted_or_rejected_with_a_reason(
-    request: logs_service_pb2.ExportLogsServiceRequest, encoding: str
+    request: logs_service_pb2.ExportLogsServiceRequest, encoding: str, limits: IngestLimits
 ) -> None:
     body = encode_message(request, encoding)  # type: ignore[arg-type]
-    result = attempt(lambda: decode_logs_bytes(body, no_kinds, encoding=encoding, now=NOW), DecodeError)  # type: ignore[arg-type]
+    result = attempt(
+        lambda: decode_logs_bytes(body, no_kinds, encoding=encoding, now=NOW, limits=limits),  # type: ignore[arg-type]
+        DecodeError,
+    )
     if isinstance(result, Exception):  # e.g. invalid UTF-8 that protobuf refuses on parse
         assert refused(result, BAD_REQUEST)
         return
     assert result.accepted + sum(result.rejected.values()) == record_count(request)
     assert sum(len(batch) for batch in result.batches) == result.accepted
+    assert within(limits, result.batches)
     if result.rejected:
         assert result.first_error
     for batch in result.batches:
@@ -193,9 +214,9 @@ def metrics_requests(draw: st.DrawFn) -> metrics_service_pb2.ExportMetricsServic
 
 
 @EXAMPLES
-@given(metrics_requests(), st.sampled_from(["protobuf", "json"]))
+@given(metrics_requests(), st.sampled_from(["protobuf", "json"]), limit_choices)
 def test_otlp_metrics_every_point_is_accepted_or_rejected(
-    request: metrics_service_pb2.ExportMetricsServiceRequest, encoding: str
+    request: metrics_service_pb2.ExportMetricsServiceRequest, encoding: str, limits: IngestLimits
 ) -> None:
     points = sum(
         len(getattr(metric, str(metric.WhichOneof("data"))).data_points)
@@ -204,7 +225,10 @@ def test_otlp_metrics_every_point_is_accepted_or_rejected(
         for metric in scope.metrics
     )
     result = attempt(
-        lambda: decode_metrics(parse_metrics_request(encode_message(request, encoding), encoding)),  # type: ignore[arg-type]
+        lambda: decode_metrics(
+            parse_metrics_request(encode_message(request, encoding), encoding),  # type: ignore[arg-type]
+            limits=limits,
+        ),
         DecodeError,
     )
     if isinstance(result, Exception):
@@ -212,6 +236,10 @@ def test_otlp_metrics_every_point_is_accepted_or_rejected(
         return
     assert result.accepted + sum(result.rejected.values()) == points
     assert result.accepted == (len(result.batch) if result.batch is not None else 0)
+    if result.batch is not None:
+        labels = [json.loads(text) for text in result.batch.attributes.tolist()]
+        assert all(len(point) <= limits.max_attributes_per_record for point in labels)
+        assert all(len(v) <= limits.max_string_length for point in labels for v in point.values() if isinstance(v, str))
 
 
 @EXAMPLES
@@ -251,15 +279,16 @@ def column_documents(draw: st.DrawFn) -> dict[str, Any]:
 
 
 @EXAMPLES
-@given(column_documents())
-def test_columnar_json_rows_are_accepted_or_rejected_or_the_body_refused(document: dict[str, Any]) -> None:
+@given(column_documents(), limit_choices)
+def test_columnar_json_rows_are_accepted_or_rejected_or_the_body_refused(document: dict[str, Any], limits: IngestLimits) -> None:
     body = json.dumps(document).encode()
-    result = attempt(lambda: decode_json(body, no_kinds, now=NOW), DecodeError)
+    result = attempt(lambda: decode_json(body, no_kinds, now=NOW, limits=limits), DecodeError)
     if isinstance(result, Exception):
         assert refused(result)
         return
     assert result.accepted + sum(result.rejected.values()) == len(document["timestamps"])
     assert result.accepted == (len(result.batch) if result.batch is not None else 0)
+    assert result.batch is None or within(limits, [result.batch])
 
 
 @EXAMPLES

@@ -30,6 +30,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from collectors.limits import IngestLimits, long_strings
 from collectors.otlp._wire import MEMBERS, FlatLogs
 from collectors.records import Column, InferenceBatch, Kind, LabelBatch
 
@@ -92,7 +93,9 @@ _FEATURE = len(_SPECIAL_KEYS)  # role of feature keys; -1 for keys nobody reads
     _LABEL_ID,
     _LABEL_MISSING,
     _LABEL_KIND,
-) = range(1, 14)
+    _TOO_MANY_ATTRIBUTES,
+    _VALUE_TOO_LONG,
+) = range(1, 16)
 #: the rejection reason of each check (several checks are type mismatches)
 _REASON_OF_CHECK = (
     "",
@@ -109,6 +112,8 @@ _REASON_OF_CHECK = (
     "missing_prediction_id",
     "missing_label",
     "type_mismatch",
+    "too_many_attributes",
+    "value_too_long",
 )
 
 
@@ -240,7 +245,7 @@ class _Entries:
     the arrays are the flat ones, not copies.
     """
 
-    def __init__(self, flat: FlatLogs) -> None:
+    def __init__(self, flat: FlatLogs, max_string_length: int) -> None:
         self.flat = flat
         n = flat.records
         per_record = _same_keys_per_record(flat)
@@ -272,6 +277,9 @@ class _Entries:
         #: numeric value of every flat attribute (meaningful where the member is int or double)
         self.flat_number = np.where(flat.member == _INT, flat.int_value.astype(np.float64), flat.double_value)
         self.number = self.flat_number[self.entry] if self.repeats else self.flat_number
+        #: whether each flat attribute is a string longer than the limit (only read ones reject)
+        self.flat_long = long_strings(flat.string_value, max_string_length)
+        self.long = self.flat_long[self.entry] if self.repeats else self.flat_long
         #: flat index of each record's special attributes, -1 where absent
         self.at = np.full((_FEATURE, n), -1, dtype=np.intp)
         if per_record and not self.repeats:
@@ -295,6 +303,12 @@ class _Entries:
         if self.flat.member.shape[0] == 0:
             return np.full(entries.shape, -1, dtype=np.int8)
         return np.where(entries >= 0, self.flat.member[np.maximum(entries, 0)], -1).astype(np.int8)
+
+    def long_at(self, entries: Ints) -> Bools:
+        """Whether each entry is a string longer than the limit (False where absent)."""
+        if self.flat_long.shape[0] == 0:
+            return np.zeros(entries.shape, dtype=np.bool_)
+        return (entries >= 0) & self.flat_long[np.maximum(entries, 0)]
 
     def numbers(self, entries: Ints) -> Floats:
         """Numeric value of each entry (meaningful where the member is int or double)."""
@@ -330,18 +344,24 @@ class _Verdicts:
         self.expected[rows] = expected
 
 
-def decode_flat(flat: FlatLogs, known_kinds: KindLookup, received: float, result: LogsDecodeResult) -> None:
+def decode_flat(flat: FlatLogs, known_kinds: KindLookup, received: float, result: LogsDecodeResult, limits: IngestLimits) -> None:
     """Fill ``result`` from the records of ``flat``; ``received`` stamps records without a time."""
     n = flat.records
     if n == 0:
         return
-    entries = _Entries(flat)
+    entries = _Entries(flat, limits.max_string_length)
     verdicts = _Verdicts(np.zeros(n, dtype=np.int8), np.full(n, -1, dtype=np.intp), np.zeros(n, dtype=np.int8))
     stamp = np.where(flat.time_unix_nano != 0, flat.time_unix_nano, flat.observed_time_unix_nano)
     timestamps = np.where(stamp != 0, stamp.astype(np.float64) / 1e9, received)
 
     is_label, is_inference = _events(entries)
-    verdicts.fail(np.flatnonzero(~is_label & ~is_inference), _UNKNOWN_EVENT)
+    # A record with too many attributes is refused before anything else is read from it.
+    crowded = np.diff(flat.attribute_offsets) > limits.max_attributes_per_record
+    if crowded.any():
+        verdicts.fail(np.flatnonzero(crowded), _TOO_MANY_ATTRIBUTES)
+        is_label &= ~crowded
+        is_inference &= ~crowded
+    verdicts.fail(np.flatnonzero(~is_label & ~is_inference & ~crowded), _UNKNOWN_EVENT)
     inference = _Inference(entries, np.flatnonzero(is_inference), verdicts, known_kinds)
     for batch, new_kinds in inference.batches(timestamps):
         result.batches.append(batch)
@@ -360,7 +380,7 @@ def decode_flat(flat: FlatLogs, known_kinds: KindLookup, received: float, result
             result.rejected[_REASON_OF_CHECK[int(checks[i])]] += int(counts[i])
         row = int(rejected[0])
         result.first_error = _message(
-            entries, row, int(verdicts.check[row]), int(verdicts.entry[row]), int(verdicts.expected[row])
+            entries, row, int(verdicts.check[row]), int(verdicts.entry[row]), int(verdicts.expected[row]), limits
         )
 
 
@@ -382,22 +402,32 @@ def _events(entries: _Entries) -> tuple[Bools, Bools]:
 def _labels(entries: _Entries, rows: Ints, verdicts: _Verdicts, timestamps: Floats) -> LabelBatch | None:
     if rows.shape[0] == 0:
         return None
-    ids = entries.strings(entries.at[_PID][rows])
+    pid_entry = entries.at[_PID][rows]
+    ids = entries.strings(pid_entry)
     no_id = np.asarray(pc.binary_length(ids).to_numpy(), dtype=np.intp) == 0
+    long_id = entries.long_at(pid_entry)
     entry = entries.at[_LABEL][rows]
     member = entries.member_at(entry)
     kind = _KIND_OF_MEMBER[np.maximum(member, 0)]
     number = entries.numbers(np.maximum(entry, 0))
     check = np.select(
-        [no_id, member < 0, member >= _UNSUPPORTED, member == 0, (kind == _NUMERIC) & ~np.isfinite(number)],
-        [_LABEL_ID, _LABEL_MISSING, _UNSUPPORTED_VALUE, _LABEL_MISSING, _NON_FINITE],
+        [
+            no_id,
+            long_id,
+            member < 0,
+            member >= _UNSUPPORTED,
+            member == 0,
+            entries.long_at(entry),
+            (kind == _NUMERIC) & ~np.isfinite(number),
+        ],
+        [_LABEL_ID, _VALUE_TOO_LONG, _LABEL_MISSING, _UNSUPPORTED_VALUE, _LABEL_MISSING, _VALUE_TOO_LONG, _NON_FINITE],
         0,
     ).astype(np.int8)
     passed = np.flatnonzero(check == 0)
     if passed.shape[0]:  # one label kind per request: the first accepted label's
         check[passed[kind[passed] != kind[passed[0]]]] = _LABEL_KIND
     failed = check > 0
-    verdicts.fail(rows[failed], check[failed], entry[failed])
+    verdicts.fail(rows[failed], check[failed], np.where(long_id, pid_entry, entry)[failed])
     ok = ~failed
     if not ok.any():
         return None
@@ -442,8 +472,14 @@ class _Inference:
         )
         model, models = _distinct(entries.strings(model_entry[rows]))
         length = np.array([len(name) for name in models], dtype=np.intp)[model]  # characters, as Python counts them
-        check = np.where(length == 0, _MODEL_MISSING, np.where(length > MAX_NAME_LENGTH, _MODEL_TOO_LONG, 0))
-        verdicts.fail(rows[check > 0], check[check > 0])
+        # Then the version and the prediction id, before any other attribute.
+        long_version = entries.long_at(at[_VERSION][rows])
+        long_id = entries.long_at(at[_PID][rows])
+        check = np.select(
+            [length == 0, length > MAX_NAME_LENGTH, long_version | long_id], [_MODEL_MISSING, _MODEL_TOO_LONG, _VALUE_TOO_LONG], 0
+        )
+        entry = np.where(long_version, at[_VERSION][rows], at[_PID][rows])
+        verdicts.fail(rows[check > 0], check[check > 0], entry[check > 0])
         usable = check == 0
         self.rows = rows[usable]  # the records that get a group
         self._groups(model[usable], models, known_kinds)
@@ -477,6 +513,8 @@ class _Inference:
         failing = (e.member >= _UNSUPPORTED) | ((e.member == _DOUBLE) & ~np.isfinite(e.number))
         if e.bad_names.any():
             failing |= e.bad_names[e.key_id]
+        if e.flat_long.any():
+            failing |= e.long
         failing &= feature
         self.kind = _KIND_OF_MEMBER[e.member]
         #: positions (in entries) of feature attributes that fail a check of their own
@@ -500,6 +538,7 @@ class _Inference:
             member >= _UNSUPPORTED, _UNSUPPORTED_VALUE, np.where(categorical > 0, categorical, non_finite * _NON_FINITE)
         )
         check = check.astype(np.int8)
+        check[0, self.entries.long_at(entry[0])] = _VALUE_TOO_LONG  # a string prediction (long: a string, nothing else failed)
         self.p_entry, self.s_entry, self.l_entry = entry
         self.p_check, self.s_check, self.l_check = check
         self.p_kind = kind[0].astype(np.int8)
@@ -629,7 +668,8 @@ class _Inference:
         if failing.shape[0]:
             member = e.member[failing]
             bad_name = e.bad_names[e.key_id[failing]]
-            check = np.select([bad_name, member >= _UNSUPPORTED], [_FEATURE_NAME, _UNSUPPORTED_VALUE], _NON_FINITE)
+            conditions = [bad_name, member >= _UNSUPPORTED, e.long[failing]]
+            check = np.select(conditions, [_FEATURE_NAME, _UNSUPPORTED_VALUE, _VALUE_TOO_LONG], _NON_FINITE)
             parts.append((e.record[failing], e.position[failing], check, e.entry[failing], 0))
         mine = np.flatnonzero(rejected[values.row])
         row, column, kind = values.row[mine], values.column[mine], values.kind[mine]
@@ -755,9 +795,13 @@ class _Inference:
         return out
 
 
-def _message(entries: _Entries, row: int, check: int, entry: int, expected: int) -> str:
+def _message(entries: _Entries, row: int, check: int, entry: int, expected: int, limits: IngestLimits) -> str:
     """The message of one failed check (only the request's first is ever shown)."""
     flat = entries.flat
+    if check == _TOO_MANY_ATTRIBUTES:
+        count = int(flat.attribute_offsets[row + 1] - flat.attribute_offsets[row])
+        limit = limits.max_attributes_per_record
+        return f"log record has {count} attributes; the limit is {limit} (max_attributes_per_record)"
     if check == _MODEL_MISSING:
         return "ml.inference records need a non-empty string ml.model.name"
     if check == _MODEL_TOO_LONG:
@@ -778,6 +822,8 @@ def _message(entries: _Entries, row: int, check: int, entry: int, expected: int)
     if check == _LATENCY_KIND:
         return "attribute 'ml.latency' must be a number of seconds"
     key = flat.key[entry].as_py()
+    if check == _VALUE_TOO_LONG:
+        return f"attribute {key!r} is {limits.string_rule()}"
     member = int(flat.member[entry])
     if check == _UNSUPPORTED_VALUE:
         return f"{MEMBERS[member - 1]} values are not supported for model inputs and outputs"

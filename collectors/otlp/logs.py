@@ -9,6 +9,8 @@ cannot be used are rejected one by one, counted by reason, and reported back in
 
 Rules, per record:
 
+* a record with more than ``max_attributes_per_record`` attributes (256 by default,
+  counted as sent) is rejected as ``too_many_attributes`` before anything is read;
 * the event name is ``LogRecord.event_name``, or the ``event.name`` attribute when
   that is empty; ``ml.label`` records are labels; ``ml.inference`` records, and
   records naming a ``gen_ai.request.model`` or ``gen_ai.response.model``, are
@@ -16,6 +18,9 @@ Rules, per record:
 * the model is ``ml.model.name``, else ``gen_ai.request.model``, else
   ``gen_ai.response.model`` (a non-empty string of at most 128 characters); the
   version is ``ml.model.version``, ``"default"`` when missing or empty;
+* a string that is read (version, prediction id, feature and prediction values,
+  a label) of more than ``max_string_length`` characters (1024 by default) rejects
+  its record as ``value_too_long``; attributes that are not read are never judged;
 * features are the ``ml.feature.<name>`` and ``gen_ai.usage.*`` attributes (names of
   1-128 characters), the prediction is ``ml.prediction``; int and double values are
   numeric, string and bool values (``"true"``/``"false"``) categorical; array,
@@ -53,6 +58,7 @@ from dataclasses import dataclass, field
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 
 from collectors.errors import DecodeError
+from collectors.limits import DEFAULT_LIMITS, IngestLimits
 from collectors.otlp._body import Encoding
 from collectors.otlp._columnar import DEFAULT_VERSION, INFERENCE_EVENT, LABEL_EVENT, PREDICTION_KEY, decode_flat
 from collectors.otlp._json import parse_json
@@ -111,6 +117,7 @@ def decode_logs_bytes(
     *,
     encoding: Encoding = "protobuf",
     now: float | None = None,
+    limits: IngestLimits = DEFAULT_LIMITS,
 ) -> LogsDecodeResult:
     """Parse and flatten a decompressed body: what a receiver calls.
 
@@ -141,9 +148,9 @@ def decode_logs_bytes(
     request = parse_logs_request(body, encoding)  # upb judges validity, as it always has
     if encoding == "protobuf":
         del request  # not needed any more: freeing it now lets what follows reuse its memory
-        return _decode(body, lambda: parse_logs_request(body, "protobuf").SerializeToString(), known_kinds, received)
+        return _decode(body, lambda: parse_logs_request(body, "protobuf").SerializeToString(), known_kinds, received, limits)
     wire = request.SerializeToString()
-    return _decode(wire, lambda: wire, known_kinds, received)
+    return _decode(wire, lambda: wire, known_kinds, received, limits)
 
 
 def decode_logs(
@@ -151,14 +158,17 @@ def decode_logs(
     known_kinds: KindLookup,
     *,
     now: float | None = None,
+    limits: IngestLimits = DEFAULT_LIMITS,
 ) -> LogsDecodeResult:
     """Flatten an already parsed request (serializes it once; receivers use :func:`decode_logs_bytes`)."""
     received = time.time() if now is None else now
     wire = request.SerializeToString()
-    return _decode(wire, lambda: wire, known_kinds, received)
+    return _decode(wire, lambda: wire, known_kinds, received, limits)
 
 
-def _decode(wire: bytes, canonical: Callable[[], bytes], known_kinds: KindLookup, received: float) -> LogsDecodeResult:
+def _decode(
+    wire: bytes, canonical: Callable[[], bytes], known_kinds: KindLookup, received: float, limits: IngestLimits
+) -> LogsDecodeResult:
     """Flatten ``wire`` (bytes upb accepted) and decode its records.
 
     ``canonical`` gives the request as upb re-encodes it, for the rare bytes that
@@ -170,5 +180,5 @@ def _decode(wire: bytes, canonical: Callable[[], bytes], known_kinds: KindLookup
     except (AmbiguousValue, ValueError):
         flat = flatten_logs(canonical())
     result = LogsDecodeResult()
-    decode_flat(flat, known_kinds, received, result)
+    decode_flat(flat, known_kinds, received, result, limits)
     return result

@@ -6,6 +6,11 @@ their mean over any interval can be derived downstream; a histogram point withou
 its optional sum gives only ``<name>.count``. Resource attributes are
 merged under the data point's own attributes (the point's win on conflicts).
 
+A data point whose merged labels number more than ``max_attributes_per_record``
+is rejected as ``too_many_attributes``, and one with a string label value longer
+than ``max_string_length`` characters as ``value_too_long``; either way the point
+counts once (a histogram's ``.count`` and ``.sum`` go together).
+
 Every point keeps its :class:`~collectors.records.PointKind`, temporality and start time,
 and the ``.count`` point of an explicit-bucket histogram (or of an exponential one without
 negative buckets, converted to explicit bounds) keeps its bucket bounds and counts, so that
@@ -24,6 +29,7 @@ import numpy.typing as npt
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 
 from collectors.errors import DecodeError
+from collectors.limits import DEFAULT_LIMITS, IngestLimits
 from collectors.otlp._body import Encoding
 from collectors.otlp._json import parse_json
 from collectors.records import MetricBatch, PointKind, Temporality
@@ -64,23 +70,50 @@ def _attributes(key_values: Any) -> dict[str, object]:
     return {kv.key: _attribute_value(kv.value) for kv in key_values}
 
 
+@dataclass(frozen=True, slots=True)
+class _Refusal:
+    """Why the labels of a data point are refused: a rejection reason and its message."""
+
+    reason: str
+    message: str
+
+
+def _refusal(labels: dict[str, object], limits: IngestLimits) -> _Refusal | None:
+    """Too many labels, or a string label value that is too long (the first, in key order)."""
+    if len(labels) > limits.max_attributes_per_record:
+        return _Refusal(
+            "too_many_attributes",
+            f"data point has {len(labels)} attributes with its resource's; "
+            f"the limit is {limits.max_attributes_per_record} (max_attributes_per_record)",
+        )
+    for key, value in labels.items():
+        if isinstance(value, str) and len(value) > limits.max_string_length:
+            return _Refusal("value_too_long", f"attribute {key!r} is {limits.string_rule()}")
+    return None
+
+
 class _Labels:
     """Canonical label JSON of data points under one resource, built once per attribute set.
 
     Reading attributes value by value is the slow part of decoding, and points repeat a few
-    attribute sets, so the JSON is cached by the wire bytes that carry the attributes.
+    attribute sets, so the JSON (or the refusal of labels past a limit) is cached by the wire
+    bytes that carry the attributes.
     """
 
-    def __init__(self, resource: dict[str, object]) -> None:
+    def __init__(self, resource: dict[str, object], limits: IngestLimits) -> None:
         self.resource = resource
-        self._by_point: dict[bytes, str] = {}
-        self._by_attributes: dict[bytes, str] = {}
+        self.limits = limits
+        self._by_point: dict[bytes, str | _Refusal] = {}
+        self._by_attributes: dict[bytes, str | _Refusal] = {}
 
-    def _json(self, point: Any) -> str:
+    def _json(self, point: Any) -> str | _Refusal:
         merged = {**self.resource, **_attributes(point.attributes)}
+        refusal = _refusal(merged, self.limits)
+        if refusal is not None:
+            return refusal
         return json.dumps(merged, sort_keys=True, separators=(",", ":"))
 
-    def number_point(self, point: Any, stamp: int, value: float) -> str:
+    def number_point(self, point: Any, stamp: int, value: float) -> str | _Refusal:
         """Labels of a ``NumberDataPoint`` whose time and value were read as ``stamp`` and ``value``.
 
         Its key is the point serialized without its times and value (one C call rather than
@@ -101,7 +134,7 @@ class _Labels:
             text = self._by_point[key] = self._json(point)
         return text
 
-    def __call__(self, point: Any) -> str:
+    def __call__(self, point: Any) -> str | _Refusal:
         key = b"".join([kv.SerializeToString() for kv in point.attributes])
         text = self._by_attributes.get(key)
         if text is None:
@@ -109,8 +142,10 @@ class _Labels:
         return text
 
 
-def decode_metrics(request: metrics_service_pb2.ExportMetricsServiceRequest) -> MetricsDecodeResult:
-    """Flatten resource → scope → metric → data point, rejecting non-finite values."""
+def decode_metrics(
+    request: metrics_service_pb2.ExportMetricsServiceRequest, *, limits: IngestLimits = DEFAULT_LIMITS
+) -> MetricsDecodeResult:
+    """Flatten resource → scope → metric → data point, rejecting non-finite values and labels past ``limits``."""
     result = MetricsDecodeResult()
     names: list[str] = []
     stamps: list[int] = []
@@ -127,7 +162,7 @@ def decode_metrics(request: metrics_service_pb2.ExportMetricsServiceRequest) -> 
 
     for resource_metrics in request.resource_metrics:
         resource = _attributes(resource_metrics.resource.attributes)
-        labels_of = _Labels(resource)
+        labels_of = _Labels(resource, limits)
         for scope_metrics in resource_metrics.scope_metrics:
             for metric in scope_metrics.metrics:
                 name = metric.name
@@ -147,12 +182,16 @@ def decode_metrics(request: metrics_service_pb2.ExportMetricsServiceRequest) -> 
                     for point in getattr(metric, data).data_points:
                         raw = point.as_int if point.WhichOneof("value") == "as_int" else point.as_double
                         stamp = point.time_unix_nano
+                        labels = labels_of.number_point(point, stamp, raw)
+                        if isinstance(labels, _Refusal):
+                            problem(labels.reason, f"metric {name!r}: {labels.message}")
+                            continue
                         starts.append(point.start_time_unix_nano)
                         names.append(name)
                         stamps.append(stamp)
                         values.append(float(raw))
                         codes.append(code)
-                        attrs.append(labels_of.number_point(point, stamp, raw))
+                        attrs.append(labels)
                 elif data in ("histogram", "exponential_histogram", "summary"):
                     # Summaries carry no temporality: they are cumulative by definition.
                     aggregation = getattr(metric, data)
@@ -162,6 +201,9 @@ def decode_metrics(request: metrics_service_pb2.ExportMetricsServiceRequest) -> 
                     sum_code = PointKind.HISTOGRAM_SUM * 4 + temporality
                     for point in aggregation.data_points:
                         labels = labels_of(point)
+                        if isinstance(labels, _Refusal):
+                            problem(labels.reason, f"metric {name!r}: {labels.message}")
+                            continue
                         buckets = _buckets(point, data)
                         if buckets is not None:
                             buckets_at[len(names)] = buckets

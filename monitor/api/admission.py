@@ -1,16 +1,26 @@
 """Admission of decoded batches: request size in records, then the cardinality guard.
 
+The per-record limits (attributes per record, string length) are the decoders' to
+apply; :func:`ingest_limits` hands them the settings.
+
 Runs after decoding and before the durable append, so whatever it refuses is
 never acknowledged and is counted with its reason like any other rejection.
 """
 
 from __future__ import annotations
 
+from collectors.limits import IngestLimits
 from collectors.otlp import LogsDecodeResult, MetricsDecodeResult
 from collectors.records import InferenceBatch
 from monitor.api.runtime import Runtime
 
-__all__ = ["admit_logs", "admit_metrics", "records_over_limit"]
+__all__ = ["admit_logs", "admit_metrics", "ingest_limits", "records_over_limit"]
+
+
+def ingest_limits(runtime: Runtime) -> IngestLimits:
+    """``max_attributes_per_record`` and ``max_string_length``, for the decoders."""
+    settings = runtime.settings
+    return IngestLimits(settings.max_attributes_per_record, settings.max_string_length)
 
 
 def records_over_limit(runtime: Runtime, records: int, what: str) -> str | None:

@@ -10,7 +10,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from collectors.columnar import ColumnError, decode_arrow, decode_json
+from collectors.columnar import ColumnError, EventsDecodeResult, decode_arrow, decode_json
+from collectors.limits import DEFAULT_LIMITS, IngestLimits
 from collectors.otlp import decode_logs
 from collectors.records import Kind
 from support import inference, log_record, logs_request
@@ -225,3 +226,71 @@ def test_all_rejected_gives_no_batch() -> None:
     assert result.batch is None
     assert result.accepted == 0
     assert dict(result.rejected) == {"unsupported_value_type": 1}
+
+
+def decode_either(form: str, columns: dict[str, Any], limits: IngestLimits = DEFAULT_LIMITS) -> EventsDecodeResult:
+    """Decode the same columns sent as JSON or as an Arrow stream (JSON names its columns in the plural)."""
+    if form == "arrow":
+        return decode_arrow(arrow_body(columns), no_kinds, now=NOW, model="m", limits=limits)
+    plural = {"timestamp": "timestamps", "prediction_id": "prediction_ids", "prediction": "predictions"}
+    document: dict[str, Any] = {"model": "m", "features": {}}
+    for name, values in columns.items():
+        if name in plural:
+            document[plural[name]] = values
+        else:
+            document["features"][name] = values
+    return decode_json(json_body(**document), no_kinds, now=NOW, limits=limits)
+
+
+@pytest.mark.parametrize("form", ["json", "arrow"])
+def test_strings_past_max_string_length_reject_their_events_naming_the_limit(form: str) -> None:
+    columns = {
+        "timestamp": [1.0, 2.0, 3.0, 4.0, 5.0],
+        "prediction_id": ["a", "b", "c" * 1025, "d", "é" * 1024],
+        "prediction": ["ok", "ok", "ok", "n" * 1025, "é" * 1024],
+        "plan": ["é" * 1024, "é" * 1025, "pro", "pro", "é" * 1024],
+    }
+    result = decode_either(form, columns)
+    assert result.accepted == 2  # the strings at the limit pass
+    assert dict(result.rejected) == {"value_too_long": 3}
+    plural = form == "json"
+    assert [(e["field"], e["reason"], e["rows"], e["message"]) for e in result.errors] == [
+        (
+            "prediction_ids" if plural else "prediction_id",
+            "value_too_long",
+            1,
+            f"{'prediction_ids' if plural else 'prediction_id'!r} holds strings longer than 1024 characters (max_string_length)",
+        ),
+        (
+            "features.plan" if plural else "plan",
+            "value_too_long",
+            1,
+            f"{'features.plan' if plural else 'plan'!r} holds strings longer than 1024 characters (max_string_length)",
+        ),
+        (
+            "predictions" if plural else "prediction",
+            "value_too_long",
+            1,
+            f"{'predictions' if plural else 'prediction'!r} holds strings longer than 1024 characters (max_string_length)",
+        ),
+    ]
+    assert result.batch is not None
+    assert result.batch.prediction_ids.tolist() == ["a", "é" * 1024]
+    assert result.batch.features["plan"].values.tolist() == ["é" * 1024, "é" * 1024]
+
+
+@pytest.mark.parametrize("form", ["json", "arrow"])
+def test_booleans_are_not_strings_for_the_length_limit(form: str) -> None:
+    columns = {"timestamp": [1.0, 2.0], "prediction": [True, False], "flag": [False, True]}
+    result = decode_either(form, columns, IngestLimits(max_string_length=3))
+    assert result.accepted == 2
+    assert not result.rejected
+
+
+def test_a_long_string_in_a_mixed_json_column_is_too_long_before_it_is_the_wrong_kind() -> None:
+    body = json_body(model="m", timestamps=[1, 2, 3], predictions=[1, 1, 1], features={"v": [1.0, "abcd", "abc"]})
+    result = decode_json(body, no_kinds, now=NOW, limits=IngestLimits(max_string_length=3))
+    assert [(e["field"], e["reason"], e["rows"]) for e in result.errors] == [
+        ("features.v", "value_too_long", 1),
+        ("features.v", "type_mismatch", 1),
+    ]

@@ -15,6 +15,7 @@ from opentelemetry.proto.common.v1 import common_pb2
 from opentelemetry.proto.logs.v1 import logs_pb2
 
 from collectors.errors import DecodeError
+from collectors.limits import DEFAULT_LIMITS, IngestLimits
 from collectors.otlp import LogsDecodeResult, decode_logs, parse_logs_request
 from collectors.otlp.logs import PREDICTION_KEY, decode_logs_bytes
 from collectors.records import Batch, Column, InferenceBatch, Kind, LabelBatch
@@ -430,6 +431,100 @@ def test_longest_allowed_names_are_accepted() -> None:
     assert list(batch.features) == ["f" * 128]
 
 
+LONG = "é" * 1025  # one character past the default limit (2,050 bytes)
+AT_LIMIT = "é" * 1024
+
+
+@pytest.mark.parametrize(
+    ("attributes", "event", "attribute"),
+    [
+        (inference("m", LONG, "p", {"x": 1.0}), "ml.inference", "ml.model.version"),
+        (inference("m", "v", LONG, {"x": 1.0}), "ml.inference", "ml.prediction.id"),
+        (inference("m", "v", "p", {"x": 1.0, "c": LONG}), "ml.inference", "ml.feature.c"),
+        ({**inference("m", "v", "p", {}), "gen_ai.usage.note": LONG}, "ml.inference", "gen_ai.usage.note"),
+        (inference("m", "v", "p", {"x": 1.0}, **{"ml.prediction": LONG}), "ml.inference", "ml.prediction"),
+        ({"ml.prediction.id": LONG, "ml.label": "spam"}, "ml.label", "ml.prediction.id"),
+        ({"ml.prediction.id": "p", "ml.label": LONG}, "ml.label", "ml.label"),
+    ],
+)
+def test_a_string_past_max_string_length_rejects_its_record_naming_attribute_and_limit(
+    attributes: dict[str, Any], event: str, attribute: str
+) -> None:
+    good = log_record(inference("m", "v", "ok", {"x": 2.0}), time_ns=ns(T0))
+    result = decode([log_record(attributes, event=event, time_ns=ns(T0)), good])
+    assert result.accepted == 1
+    assert dict(result.rejected) == {"value_too_long": 1}
+    assert result.first_error == f"attribute {attribute!r} is longer than 1024 characters (max_string_length)"
+    assert only_inference(result).prediction_ids.tolist() == ["ok"]
+    assert result.new_kinds == {("m", "v"): {"x": "numeric"}}  # the rejected record registered nothing
+
+
+def test_strings_at_max_string_length_are_accepted_and_kept_whole() -> None:
+    attributes = inference("m", AT_LIMIT, AT_LIMIT, {"c": AT_LIMIT}, **{"ml.prediction": AT_LIMIT})
+    label = log_record({"ml.prediction.id": AT_LIMIT, "ml.label": AT_LIMIT}, event="ml.label", time_ns=ns(T0))
+    result = decode([log_record(attributes, time_ns=ns(T0)), label])
+    assert result.accepted == 2
+    assert not result.rejected
+    batch, labels = result.batches
+    assert isinstance(batch, InferenceBatch)
+    assert isinstance(labels, LabelBatch)
+    assert batch.version == AT_LIMIT
+    assert batch.features["c"].values.tolist() == batch.predictions.values.tolist() == [AT_LIMIT]
+    assert labels.prediction_ids.tolist() == labels.labels.values.tolist() == [AT_LIMIT]
+
+
+def test_long_attributes_that_are_not_read_never_reject() -> None:
+    stacktrace = "Traceback (most recent call last):\n" * 5000  # 175,000 characters
+    attributes = inference("m", "v", "p", {"x": 1.0}, **{"exception.stacktrace": stacktrace, "event.name": "ml.inference"})
+    result = decode([log_record(attributes, time_ns=ns(T0))])
+    assert result.accepted == 1
+    assert not result.rejected
+
+
+def test_a_bool_is_not_a_string_for_the_length_limit() -> None:
+    attributes = inference("m", "v", "p", {"flag": False})
+    limits = IngestLimits(max_string_length=3)
+    result = decode_logs(logs_request([log_record(attributes, time_ns=ns(T0))]), no_kinds, now=NOW, limits=limits)
+    assert result.accepted == 1
+    assert only_inference(result).features["flag"].values.tolist() == ["false"]
+
+
+def crowded(attributes: int, event: str = "ml.inference") -> logs_pb2.LogRecord:
+    """A record with exactly ``attributes`` attributes, the rest being unread ``app.*`` keys."""
+    base = (
+        inference("m", "v", f"p{attributes}", {"x": 1.0}) if event == "ml.inference" else {"ml.prediction.id": "p", "ml.label": 1}
+    )
+    extra = {f"app.k{i}": i for i in range(attributes - len(base))}
+    return log_record({**base, **extra}, event=event, time_ns=ns(T0))
+
+
+def test_records_past_max_attributes_per_record_are_rejected_naming_the_limit() -> None:
+    result = decode([crowded(256), crowded(257), crowded(300, "ml.label"), crowded(10, "other")])
+    assert result.accepted == 1
+    assert list(result.rejected.items()) == [("too_many_attributes", 2), ("unknown_event", 1)]
+    assert result.first_error == "log record has 257 attributes; the limit is 256 (max_attributes_per_record)"
+    assert only_inference(result).prediction_ids.tolist() == ["p256"]
+
+
+def test_limits_apply_to_otlp_json_bodies_too() -> None:
+    body = json_body(
+        json_record(attributes=[{"key": "ml.model.name", "value": {"stringValue": "m"}}]),
+        json_record(
+            attributes=[
+                {"key": "ml.model.name", "value": {"stringValue": "m"}},
+                {"key": "ml.feature.c", "value": {"stringValue": "abcd"}},
+            ]
+        ),
+    )
+    result = decode_logs_bytes(body, no_kinds, encoding="json", now=NOW, limits=IngestLimits(max_string_length=3))
+    assert result.accepted == 1
+    assert dict(result.rejected) == {"value_too_long": 1}
+    assert "'ml.feature.c' is longer than 3 characters (max_string_length)" in result.first_error
+    crowded_body = json_body(json_record(attributes=[{"key": f"k{i}", "value": {"intValue": "1"}} for i in range(4)]))
+    result = decode_logs_bytes(crowded_body, no_kinds, encoding="json", now=NOW, limits=IngestLimits(max_attributes_per_record=3))
+    assert dict(result.rejected) == {"too_many_attributes": 1}
+
+
 def test_unknown_event_names_it() -> None:
     result = decode([log_record({"ml.model.name": "m"}, event="http.request", time_ns=ns(T0))])
     assert dict(result.rejected) == {"unknown_event": 1}
@@ -647,6 +742,12 @@ def _column(kind: Kind, n: int, rows: list[int], values: list[object]) -> Column
     return Column(kind, out)
 
 
+def _short(name: str, value: Any, limits: IngestLimits) -> None:
+    """Reject a string value longer than the limit (bools, read as "true"/"false", are not strings)."""
+    if value is not None and value.WhichOneof("value") == "string_value" and len(value.string_value) > limits.max_string_length:
+        raise _Rejected("value_too_long", f"attribute {name!r} is {limits.string_rule()}")
+
+
 def _finite(name: str, value: object) -> float:
     number = float(value)  # type: ignore[arg-type]
     if not math.isfinite(number):
@@ -659,6 +760,7 @@ def reference_decode(
     known_kinds: Any,
     *,
     now: float | None = None,
+    limits: IngestLimits = DEFAULT_LIMITS,
 ) -> LogsDecodeResult:
     """The record-at-a-time decoder the columnar one replaced, kept as the oracle.
 
@@ -681,8 +783,14 @@ def reference_decode(
                 stamp = record.time_unix_nano or record.observed_time_unix_nano
                 timestamp = stamp / 1e9 if stamp else received
                 try:
+                    if len(record.attributes) > limits.max_attributes_per_record:
+                        raise _Rejected(
+                            "too_many_attributes",
+                            f"log record has {len(record.attributes)} attributes; "
+                            f"the limit is {limits.max_attributes_per_record} (max_attributes_per_record)",
+                        )
                     if event == LABEL_EVENT:
-                        pid, label = _label(attrs)
+                        pid, label = _label(attrs, limits)
                         kind, value = label
                         if label_kind is None:
                             label_kind = kind
@@ -692,7 +800,7 @@ def reference_decode(
                         label_ids.append(pid)
                         label_values.append(value)
                     elif event == INFERENCE_EVENT or "gen_ai.request.model" in attrs or "gen_ai.response.model" in attrs:
-                        _inference(attrs, timestamp, groups, known_kinds)
+                        _inference(attrs, timestamp, groups, known_kinds, limits)
                     else:
                         raise _Rejected(
                             "unknown_event",
@@ -723,16 +831,18 @@ def reference_decode(
     return result
 
 
-def _label(attrs: dict[str, Any]) -> tuple[str, tuple[Kind, object]]:
+def _label(attrs: dict[str, Any], limits: IngestLimits) -> tuple[str, tuple[Kind, object]]:
     pid_value = attrs.get("ml.prediction.id")
     pid = pid_value.string_value if pid_value is not None else ""
     if not pid:
         raise _Rejected("missing_prediction_id", "ml.label records need a non-empty ml.prediction.id")
+    _short("ml.prediction.id", pid_value, limits)
     if "ml.label" not in attrs:
         raise _Rejected("missing_label", "ml.label records need an ml.label attribute")
     kind, value = _scalar(attrs["ml.label"])
     if kind is None:
         raise _Rejected("missing_label", "ml.label records need an ml.label attribute")
+    _short("ml.label", attrs["ml.label"], limits)
     if kind == "numeric":
         value = _finite("ml.label", value)
     return pid, (kind, value)
@@ -743,6 +853,7 @@ def _inference(
     timestamp: float,
     groups: dict[tuple[str, str], _Group],
     known_kinds: Any,
+    limits: IngestLimits,
 ) -> None:
     model_value = attrs.get("ml.model.name") or attrs.get("gen_ai.request.model") or attrs.get("gen_ai.response.model")
     model = model_value.string_value if model_value is not None else ""
@@ -751,6 +862,8 @@ def _inference(
     if len(model) > _MAX_NAME_LENGTH:
         raise _Rejected("name_too_long", f"ml.model.name is longer than {_MAX_NAME_LENGTH} characters")
     version_value = attrs.get("ml.model.version")
+    _short("ml.model.version", version_value, limits)
+    _short("ml.prediction.id", attrs.get("ml.prediction.id"), limits)
     version = (version_value.string_value if version_value is not None else "") or DEFAULT_VERSION
     key = (model, version)
     group = groups.get(key)
@@ -770,6 +883,7 @@ def _inference(
         if not name or len(name) > _MAX_NAME_LENGTH:
             raise _Rejected("invalid_feature_name", f"feature name {name!r} must be 1-{_MAX_NAME_LENGTH} characters")
         kind, scalar = _scalar(value)
+        _short(key_name, value, limits)
         if kind is None:
             continue
         if kind == "numeric":
@@ -781,6 +895,7 @@ def _inference(
     pred_kind: Kind | None = None
     if PREDICTION_KEY in attrs:
         kind, prediction = _scalar(attrs[PREDICTION_KEY])
+        _short(PREDICTION_KEY, attrs[PREDICTION_KEY], limits)
         if kind is not None:
             if kind == "numeric":
                 prediction = _finite(PREDICTION_KEY, prediction)
@@ -876,12 +991,14 @@ class RecordingKinds:
 
 
 def assert_equivalent(
-    request: logs_service_pb2.ExportLogsServiceRequest, table: Mapping[tuple[str, str], Mapping[str, Kind]]
+    request: logs_service_pb2.ExportLogsServiceRequest,
+    table: Mapping[tuple[str, str], Mapping[str, Kind]],
+    limits: IngestLimits = DEFAULT_LIMITS,
 ) -> None:
     old_kinds, new_kinds, bytes_kinds = RecordingKinds(table), RecordingKinds(table), RecordingKinds(table)
-    old = reference_decode(request, old_kinds, now=NOW)
-    new = decode_logs(request, new_kinds, now=NOW)
-    from_bytes = decode_logs_bytes(request.SerializeToString(), bytes_kinds, now=NOW)
+    old = reference_decode(request, old_kinds, now=NOW, limits=limits)
+    new = decode_logs(request, new_kinds, now=NOW, limits=limits)
+    from_bytes = decode_logs_bytes(request.SerializeToString(), bytes_kinds, now=NOW, limits=limits)
     assert_same_result(new, old)
     assert_same_result(from_bytes, old)
     assert new_kinds.calls == old_kinds.calls == bytes_kinds.calls
@@ -1030,6 +1147,19 @@ def test_columnar_decoder_matches_the_record_at_a_time_decoder(seed: int) -> Non
     for _ in range(50):
         request, table = random_request(rng)
         assert_equivalent(request, table)
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_columnar_decoder_matches_the_record_at_a_time_decoder_under_tight_limits(seed: int) -> None:
+    # 3 characters: "ünï" (5 bytes) passes, "true" does not; bools (read as "false") are not strings.
+    limits = IngestLimits(max_attributes_per_record=7, max_string_length=3)
+    rng = np.random.default_rng(100 + seed)
+    rejected: set[str] = set()
+    for _ in range(50):
+        request, table = random_request(rng)
+        assert_equivalent(request, table, limits)
+        rejected |= set(decode_logs(request, RecordingKinds(table), now=NOW, limits=limits).rejected)
+    assert {"too_many_attributes", "value_too_long"} <= rejected
 
 
 def test_column_kind_comes_from_the_first_accepted_record_not_the_first_seen() -> None:

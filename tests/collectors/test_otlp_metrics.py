@@ -13,6 +13,7 @@ from opentelemetry.proto.metrics.v1 import metrics_pb2
 from opentelemetry.proto.resource.v1 import resource_pb2
 
 from collectors.errors import DecodeError
+from collectors.limits import IngestLimits
 from collectors.otlp import MetricsDecodeResult, decode_metrics, parse_metrics_request
 from collectors.records import MetricBatch
 from support import any_value
@@ -261,3 +262,58 @@ def test_first_error_is_the_first_problem_in_request_order(order: str, first_err
     result = decode_metrics(export)
     assert result.first_error == first_error
     assert (result.accepted, dict(result.rejected)) == (1, {"non_finite_value": 1, "missing_metric_name": 1})
+
+
+def test_a_label_value_past_max_string_length_rejects_its_point_naming_the_limit() -> None:
+    histogram = metrics_pb2.Metric(
+        name="latency",
+        histogram=metrics_pb2.Histogram(
+            data_points=[
+                metrics_pb2.HistogramDataPoint(time_unix_nano=T0 * 10**9, count=4, sum=2.5, attributes=kvs({"q": "é" * 1025}))
+            ]
+        ),
+    )
+    export = request(
+        gauge("kpi", point(1.0, user="é" * 1024), point(2.0, user="é" * 1025), point(3.0, user="u", n=10**30 % 2**62)),
+        histogram,
+    )
+    result = decode_metrics(export)
+    assert result.accepted == 2  # the histogram's .count and .sum go with their point
+    assert dict(result.rejected) == {"value_too_long": 2}
+    assert result.first_error == "metric 'kpi': attribute 'user' is longer than 1024 characters (max_string_length)"
+    assert [(name, value, labels.get("user")) for name, _, value, labels in rows(result)] == [
+        ("kpi", 1.0, "é" * 1024),
+        ("kpi", 3.0, "u"),
+    ]
+
+
+def test_a_long_resource_attribute_is_a_label_too() -> None:
+    export = request(gauge("kpi", point(1.0)), resource={"service.name": "s" * 9})
+    result = decode_metrics(export, limits=IngestLimits(max_string_length=8))
+    assert (result.accepted, dict(result.rejected)) == (0, {"value_too_long": 1})
+    assert "'service.name' is longer than 8 characters" in result.first_error
+
+
+def test_structured_values_are_not_read_so_never_too_long() -> None:
+    long_list = common_pb2.AnyValue(array_value=common_pb2.ArrayValue(values=[any_value("x" * 5000)]))
+    data_point = point(1.0, user="u")
+    data_point.attributes.add(key="trace", value=long_list)
+    data_point.attributes.add(key="blob", value=common_pb2.AnyValue(bytes_value=b"\0" * 5000))
+    result = decode_metrics(request(gauge("kpi", data_point)))
+    assert result.accepted == 1
+    assert not result.rejected
+    assert rows(result)[0][3] == {"blob": None, "trace": None, "user": "u"}
+
+
+def test_points_past_max_attributes_per_record_are_rejected_counting_the_resource_labels() -> None:
+    resource = {f"r{i}": i for i in range(200)}
+    fits = point(1.0, **{f"p{i}": i for i in range(56)})
+    crowded = point(2.0, **{f"p{i}": i for i in range(57)})
+    shadowing = point(3.0, **{f"r{i}": "x" for i in range(100)})  # same keys as the resource: 200 labels
+    result = decode_metrics(request(gauge("kpi", fits, crowded, shadowing), resource=resource))
+    assert result.accepted == 2
+    assert dict(result.rejected) == {"too_many_attributes": 1}
+    assert result.first_error == (
+        "metric 'kpi': data point has 257 attributes with its resource's; the limit is 256 (max_attributes_per_record)"
+    )
+    assert [value for _, _, value, _ in rows(result)] == [1.0, 3.0]

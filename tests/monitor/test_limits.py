@@ -1,4 +1,4 @@
-"""Cardinality guards and the records-per-request cap, through a real server."""
+"""Cardinality guards, the records-per-request cap and the per-record limits, through a real server."""
 
 from __future__ import annotations
 
@@ -6,12 +6,15 @@ import json
 from pathlib import Path
 
 import httpx
+import pyarrow as pa
 import pytest
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.common.v1 import common_pb2
 from opentelemetry.proto.metrics.v1 import metrics_pb2
 
+from collectors.columnar import ARROW_MEDIA_TYPE
+from collectors.limits import DEFAULT_LIMITS, IngestLimits
 from monitor.settings import Settings
 from support import ServerThread, inference, log_record, logs_request, scrape, wait_caught_up
 
@@ -125,3 +128,98 @@ def test_columnar_events_past_a_limit_get_422_naming_it(tmp_path: Path, model: s
         error = response.json()["errors"][0]
         assert error["reason"] == ("too_many_features" if model == "a" else "too_many_models")
         assert ("max_features_per_model" if model == "a" else "max_models") in error["message"]
+
+
+def test_decoders_default_to_the_settings_defaults() -> None:
+    fields = Settings.model_fields
+    assert IngestLimits(fields["max_attributes_per_record"].default, fields["max_string_length"].default) == DEFAULT_LIMITS
+    assert (DEFAULT_LIMITS.max_attributes_per_record, DEFAULT_LIMITS.max_string_length) == (256, 1024)
+
+
+PER_RECORD = {"max_attributes_per_record": 8, "max_string_length": 16}
+
+
+def test_log_records_past_the_attribute_and_string_limits_are_rejected_and_counted(tmp_path: Path) -> None:
+    records = [
+        log_record(inference("m", "v1", "ok", {"plan": "p" * 16}, **{"exception.stacktrace": "at line 1\n" * 500})),
+        log_record(inference("m", "v1", "long", {"plan": "p" * 17})),
+        log_record(inference("m", "v1", "crowded", {f"f{i}": float(i) for i in range(6)})),  # 3 + 6 = 9 attributes
+        log_record({"ml.prediction.id": "ok", "ml.label": "l" * 17}, event="ml.label"),
+    ]
+    with ServerThread(settings(tmp_path, **PER_RECORD)) as server:
+        body = logs_request(records).SerializeToString()
+        response = httpx.post(f"{server.url}/v1/logs", content=body, headers=PROTOBUF, timeout=10)
+        assert response.status_code == 200, response.text
+        answer = logs_service_pb2.ExportLogsServiceResponse()
+        answer.ParseFromString(response.content)
+        assert answer.partial_success.rejected_log_records == 3
+        assert answer.partial_success.error_message == (
+            "attribute 'ml.feature.plan' is longer than 16 characters (max_string_length)"
+        )
+        assert rejected(server.url, "value_too_long", "logs") == 2
+        assert rejected(server.url, "too_many_attributes", "logs") == 1
+        assert scrape(server.url)['driftline_ingest_records_total{signal="logs"}'] == 1
+        wait_caught_up(server.url)
+        assert scrape(server.url)['driftline_model_predictions_total{model="m",version="v1"}'] == 1
+
+
+def test_metric_points_past_the_attribute_and_string_limits_are_rejected_and_counted(tmp_path: Path) -> None:
+    def labelled(value: float, **labels: str) -> metrics_pb2.NumberDataPoint:
+        attributes = [common_pb2.KeyValue(key=k, value=common_pb2.AnyValue(string_value=v)) for k, v in labels.items()]
+        return metrics_pb2.NumberDataPoint(time_unix_nano=1_700_000_000_000_000_000, as_double=value, attributes=attributes)
+
+    points = [
+        labelled(1.0, region="r" * 16),
+        labelled(2.0, region="r" * 17),
+        labelled(3.0, **{f"k{i}": "x" for i in range(9)}),
+    ]
+    metric = metrics_pb2.Metric(name="shop.orders", gauge=metrics_pb2.Gauge(data_points=points))
+    body = metrics_service_pb2.ExportMetricsServiceRequest(
+        resource_metrics=[metrics_pb2.ResourceMetrics(scope_metrics=[metrics_pb2.ScopeMetrics(metrics=[metric])])]
+    ).SerializeToString()
+    with ServerThread(settings(tmp_path, **PER_RECORD)) as server:
+        response = httpx.post(f"{server.url}/v1/metrics", content=body, headers=PROTOBUF, timeout=10)
+        assert response.status_code == 200, response.text
+        answer = metrics_service_pb2.ExportMetricsServiceResponse()
+        answer.ParseFromString(response.content)
+        assert answer.partial_success.rejected_data_points == 2
+        assert answer.partial_success.error_message == (
+            "metric 'shop.orders': attribute 'region' is longer than 16 characters (max_string_length)"
+        )
+        assert rejected(server.url, "value_too_long", "metrics") == 1
+        assert rejected(server.url, "too_many_attributes", "metrics") == 1
+        assert scrape(server.url)['driftline_ingest_records_total{signal="metrics"}'] == 1
+
+
+@pytest.mark.parametrize("form", ["json", "arrow"])
+def test_columnar_strings_past_the_limit_are_rejected_and_counted(tmp_path: Path, form: str) -> None:
+    columns = {
+        "timestamp": [1.7e9] * 3,
+        "prediction_id": ["a", "b", "c"],
+        "prediction": [1, 0, 1],
+        "plan": ["p" * 16, "p" * 17, "pro"],
+    }
+    if form == "json":
+        document = {
+            "model": "m",
+            "timestamps": columns["timestamp"],
+            "prediction_ids": columns["prediction_id"],
+            "predictions": columns["prediction"],
+            "features": {"plan": columns["plan"]},
+        }
+        request = {"content": json.dumps(document), "headers": {"Content-Type": "application/json"}}
+    else:
+        table = pa.table(columns)
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+        request = {"content": sink.getvalue().to_pybytes(), "headers": {"Content-Type": ARROW_MEDIA_TYPE}}
+    with ServerThread(settings(tmp_path, **PER_RECORD)) as server:
+        response = httpx.post(f"{server.url}/api/v1/events?model=m", timeout=10, **request)  # type: ignore[arg-type]
+        assert response.status_code == 200, response.text
+        answer = response.json()
+        assert (answer["accepted"], answer["rejected"]) == (2, 1)
+        [error] = answer["errors"]
+        assert (error["reason"], error["rows"]) == ("value_too_long", 1)
+        assert "longer than 16 characters (max_string_length)" in error["message"]
+        assert rejected(server.url, "value_too_long", "events") == 1

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from collectors.columnar import ARROW_MEDIA_TYPE, ColumnError, decode_arrow, decode_json
 from collectors.errors import DecodeError, UnsupportedMediaType
 from collectors.otlp import decompress
-from monitor.api.admission import records_over_limit
+from monitor.api.admission import ingest_limits, records_over_limit
 from monitor.api.body import Unavailable, commit_batches, read_capped
 from monitor.api.deps import IngestAuth, RuntimeDep
 
@@ -46,7 +46,7 @@ async def post_events(
         raw = await read_capped(request, limit)
         body = decompress(raw, request.headers.get("content-encoding"), limit=limit)
         decode = decode_json if media == "application/json" else decode_arrow
-        result = decode(body, runtime.kinds.lookup, now=time.time(), model=model, version=version)
+        result = decode(body, runtime.kinds.lookup, now=time.time(), model=model, version=version, limits=ingest_limits(runtime))
     except DecodeError as exc:
         runtime.stats.reject(SIGNAL, exc.reason)
         return _refuse(exc)

@@ -23,7 +23,7 @@ from collectors.otlp import (
 )
 from collectors.otlp._json import parse_json
 from collectors.records import Batch
-from monitor.api.admission import admit_logs, admit_metrics, records_over_limit
+from monitor.api.admission import admit_logs, admit_metrics, ingest_limits, records_over_limit
 from monitor.api.body import Unavailable, commit_batches, read_capped
 from monitor.api.deps import IngestAuth, RuntimeDep
 from monitor.api.runtime import Runtime
@@ -77,7 +77,7 @@ async def export_logs(request: Request, runtime: RuntimeDep) -> Response:
         return received
     body, encoding = received
     try:
-        result = decode_logs_bytes(body, runtime.kinds.lookup, encoding=encoding, now=time.time())
+        result = decode_logs_bytes(body, runtime.kinds.lookup, encoding=encoding, now=time.time(), limits=ingest_limits(runtime))
     except DecodeError as exc:
         runtime.stats.reject("logs", exc.reason)
         return _error(exc.status, exc.message, encoding)
@@ -113,7 +113,7 @@ async def export_metrics(request: Request, runtime: RuntimeDep) -> Response:
     except DecodeError as exc:
         runtime.stats.reject("metrics", exc.reason)
         return _error(exc.status, exc.message, encoding)
-    result = decode_metrics(export)
+    result = decode_metrics(export, limits=ingest_limits(runtime))
     too_many = records_over_limit(runtime, result.accepted + sum(result.rejected.values()), "data points")
     if too_many is not None:
         runtime.stats.reject("metrics", "too_many_records")
