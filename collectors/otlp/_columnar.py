@@ -95,7 +95,8 @@ _FEATURE = len(_SPECIAL_KEYS)  # role of feature keys; -1 for keys nobody reads
     _LABEL_KIND,
     _TOO_MANY_ATTRIBUTES,
     _VALUE_TOO_LONG,
-) = range(1, 16)
+    _VERSION_TOO_LONG,
+) = range(1, 17)
 #: the rejection reason of each check (several checks are type mismatches)
 _REASON_OF_CHECK = (
     "",
@@ -114,6 +115,7 @@ _REASON_OF_CHECK = (
     "type_mismatch",
     "too_many_attributes",
     "value_too_long",
+    "name_too_long",
 )
 
 
@@ -472,11 +474,15 @@ class _Inference:
         )
         model, models = _distinct(entries.strings(model_entry[rows]))
         length = np.array([len(name) for name in models], dtype=np.intp)[model]  # characters, as Python counts them
+        version, versions = _distinct(entries.strings(at[_VERSION][rows]))
+        version_length = np.array([len(name) for name in versions], dtype=np.intp)[version]
         # Then the version and the prediction id, before any other attribute.
         long_version = entries.long_at(at[_VERSION][rows])
         long_id = entries.long_at(at[_PID][rows])
         check = np.select(
-            [length == 0, length > MAX_NAME_LENGTH, long_version | long_id], [_MODEL_MISSING, _MODEL_TOO_LONG, _VALUE_TOO_LONG], 0
+            [length == 0, length > MAX_NAME_LENGTH, version_length > MAX_NAME_LENGTH, long_version | long_id],
+            [_MODEL_MISSING, _MODEL_TOO_LONG, _VERSION_TOO_LONG, _VALUE_TOO_LONG],
+            0,
         )
         entry = np.where(long_version, at[_VERSION][rows], at[_PID][rows])
         verdicts.fail(rows[check > 0], check[check > 0], entry[check > 0])
@@ -806,6 +812,8 @@ def _message(entries: _Entries, row: int, check: int, entry: int, expected: int,
         return "ml.inference records need a non-empty string ml.model.name"
     if check == _MODEL_TOO_LONG:
         return f"ml.model.name is longer than {MAX_NAME_LENGTH} characters"
+    if check == _VERSION_TOO_LONG:
+        return f"ml.model.version is longer than {MAX_NAME_LENGTH} characters"
     if check == _UNKNOWN_EVENT:
         event = flat.event_name[row].as_py()
         if not event and entries.at[_EVENT][row] >= 0:

@@ -17,7 +17,8 @@ Rules, per record:
   inference events; anything else is rejected as ``unknown_event``;
 * the model is ``ml.model.name``, else ``gen_ai.request.model``, else
   ``gen_ai.response.model`` (a non-empty string of at most 128 characters); the
-  version is ``ml.model.version``, ``"default"`` when missing or empty;
+  version is ``ml.model.version`` (at most 128 characters too, else
+  ``name_too_long``), ``"default"`` when missing or empty;
 * a string that is read (version, prediction id, feature and prediction values,
   a label) of more than ``max_string_length`` characters (1024 by default) rejects
   its record as ``value_too_long``; attributes that are not read are never judged;

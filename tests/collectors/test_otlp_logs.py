@@ -415,6 +415,7 @@ def test_group_with_only_rejected_records_yields_no_batch_and_no_kinds() -> None
     ("attributes", "reason"),
     [
         ({"ml.model.name": "m" * 129}, "name_too_long"),
+        ({"ml.model.name": "m", "ml.model.version": "v" * 129}, "name_too_long"),  # stored in 128-character columns
         ({"ml.model.name": "m", "ml.feature.": 1.0}, "invalid_feature_name"),
         ({"ml.model.name": "m", "ml.feature." + "f" * 129: 1.0}, "invalid_feature_name"),
     ],
@@ -425,9 +426,10 @@ def test_bad_names_are_rejected(attributes: dict[str, Any], reason: str) -> None
 
 
 def test_longest_allowed_names_are_accepted() -> None:
-    result = decode([log_record({"ml.model.name": "m" * 128, "ml.feature." + "f" * 128: 1.0}, time_ns=ns(T0))])
+    attributes = {"ml.model.name": "m" * 128, "ml.model.version": "v" * 128, "ml.feature." + "f" * 128: 1.0}
+    result = decode([log_record(attributes, time_ns=ns(T0))])
     batch = only_inference(result)
-    assert batch.model == "m" * 128
+    assert (batch.model, batch.version) == ("m" * 128, "v" * 128)
     assert list(batch.features) == ["f" * 128]
 
 
@@ -438,7 +440,6 @@ AT_LIMIT = "é" * 1024
 @pytest.mark.parametrize(
     ("attributes", "event", "attribute"),
     [
-        (inference("m", LONG, "p", {"x": 1.0}), "ml.inference", "ml.model.version"),
         (inference("m", "v", LONG, {"x": 1.0}), "ml.inference", "ml.prediction.id"),
         (inference("m", "v", "p", {"x": 1.0, "c": LONG}), "ml.inference", "ml.feature.c"),
         ({**inference("m", "v", "p", {}), "gen_ai.usage.note": LONG}, "ml.inference", "gen_ai.usage.note"),
@@ -460,7 +461,7 @@ def test_a_string_past_max_string_length_rejects_its_record_naming_attribute_and
 
 
 def test_strings_at_max_string_length_are_accepted_and_kept_whole() -> None:
-    attributes = inference("m", AT_LIMIT, AT_LIMIT, {"c": AT_LIMIT}, **{"ml.prediction": AT_LIMIT})
+    attributes = inference("m", "v", AT_LIMIT, {"c": AT_LIMIT}, **{"ml.prediction": AT_LIMIT})
     label = log_record({"ml.prediction.id": AT_LIMIT, "ml.label": AT_LIMIT}, event="ml.label", time_ns=ns(T0))
     result = decode([log_record(attributes, time_ns=ns(T0)), label])
     assert result.accepted == 2
@@ -468,7 +469,6 @@ def test_strings_at_max_string_length_are_accepted_and_kept_whole() -> None:
     batch, labels = result.batches
     assert isinstance(batch, InferenceBatch)
     assert isinstance(labels, LabelBatch)
-    assert batch.version == AT_LIMIT
     assert batch.features["c"].values.tolist() == batch.predictions.values.tolist() == [AT_LIMIT]
     assert labels.prediction_ids.tolist() == labels.labels.values.tolist() == [AT_LIMIT]
 
@@ -862,6 +862,8 @@ def _inference(
     if len(model) > _MAX_NAME_LENGTH:
         raise _Rejected("name_too_long", f"ml.model.name is longer than {_MAX_NAME_LENGTH} characters")
     version_value = attrs.get("ml.model.version")
+    if version_value is not None and len(version_value.string_value) > _MAX_NAME_LENGTH:
+        raise _Rejected("name_too_long", f"ml.model.version is longer than {_MAX_NAME_LENGTH} characters")
     _short("ml.model.version", version_value, limits)
     _short("ml.prediction.id", attrs.get("ml.prediction.id"), limits)
     version = (version_value.string_value if version_value is not None else "") or DEFAULT_VERSION
