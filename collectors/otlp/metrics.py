@@ -6,6 +6,8 @@ their mean over any interval can be derived downstream; a histogram point withou
 its optional sum gives only ``<name>.count``. Resource attributes are
 merged under the data point's own attributes (the point's win on conflicts).
 
+A metric whose name is longer than 255 characters (with the ``.count`` suffix for
+histograms and summaries) has all its points rejected as ``name_too_long``.
 A data point whose merged labels number more than ``max_attributes_per_record``
 is rejected as ``too_many_attributes``, and one with a string label value longer
 than ``max_string_length`` characters as ``value_too_long``; either way the point
@@ -34,7 +36,11 @@ from collectors.otlp._body import Encoding
 from collectors.otlp._json import parse_json
 from collectors.records import MetricBatch, PointKind, Temporality
 
-__all__ = ["MetricsDecodeResult", "decode_metrics", "parse_metrics_request"]
+__all__ = ["MAX_METRIC_NAME_LENGTH", "MetricsDecodeResult", "decode_metrics", "parse_metrics_request"]
+
+#: the longest series name stored (OpenTelemetry's limit for instrument names); a histogram's
+#: ``.count`` and ``.sum`` series count their suffix
+MAX_METRIC_NAME_LENGTH = 255
 
 
 @dataclass(slots=True)
@@ -172,6 +178,14 @@ def decode_metrics(
                     points = len(getattr(metric, data).data_points) if data else 0
                     if points:
                         problem("missing_metric_name", "every metric needs a non-empty name", points)
+                    continue
+                suffix = ".count" if data in ("histogram", "exponential_histogram", "summary") else ""
+                if len(name) + len(suffix) > MAX_METRIC_NAME_LENGTH:
+                    points = len(getattr(metric, data).data_points) if data else 0
+                    if points:
+                        with_suffix = f" with its {suffix!r} suffix" if suffix else ""
+                        message = f"metric name {name[:32]!r}... is longer than {MAX_METRIC_NAME_LENGTH} characters{with_suffix}"
+                        problem("name_too_long", message, points)
                     continue
                 if data in ("gauge", "sum"):
                     kind, temporality = PointKind.GAUGE, int(Temporality.UNSPECIFIED)

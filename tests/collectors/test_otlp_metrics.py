@@ -164,6 +164,24 @@ def test_non_finite_histogram_sum_rejects_only_the_sum_point() -> None:
     assert [name for name, *_ in rows(result)] == ["h.count"]
 
 
+def test_names_too_long_to_store_are_rejected_per_point() -> None:
+    """Series names are stored in 255-character columns; a histogram's series add ``.count``."""
+    histogram = metrics_pb2.Metric(
+        name="h" * 250,
+        histogram=metrics_pb2.Histogram(
+            data_points=[metrics_pb2.HistogramDataPoint(time_unix_nano=T0 * 10**9, count=2, sum=3.0)]
+        ),
+    )
+    longest = gauge("g" * 255, point(1.0))
+    result = decode_metrics(request(gauge("x" * 256, point(1.0), point(2.0)), histogram, longest))
+    assert dict(result.rejected) == {"name_too_long": 3}
+    assert result.first_error == f"metric name {'x' * 32!r}... is longer than 255 characters"
+    assert result.accepted == 1
+    assert [name for name, *_ in rows(result)] == ["g" * 255]
+    only_histogram = decode_metrics(request(histogram))
+    assert only_histogram.first_error == f"metric name {'h' * 32!r}... is longer than 255 characters with its '.count' suffix"
+
+
 def test_missing_name_and_missing_data_are_rejected() -> None:
     nameless = gauge("", point(1.0))
     empty = metrics_pb2.Metric(name="empty")

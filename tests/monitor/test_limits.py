@@ -223,3 +223,31 @@ def test_columnar_strings_past_the_limit_are_rejected_and_counted(tmp_path: Path
         assert (error["reason"], error["rows"]) == ("value_too_long", 1)
         assert "longer than 16 characters (max_string_length)" in error["message"]
         assert rejected(server.url, "value_too_long", "events") == 1
+
+
+def test_names_too_long_for_the_store_are_refused_at_the_door_and_the_pipeline_keeps_going(db_url: str) -> None:
+    """A model version or metric name longer than its column is rejected by the decoder.
+
+    PostgreSQL refuses a value longer than a VARCHAR column; had such a record been acknowledged,
+    the pipeline's write would fail on every retry and nothing after it would be counted.
+    """
+    long_metric = metrics_pb2.Metric(
+        name="m" * 256,
+        gauge=metrics_pb2.Gauge(
+            data_points=[metrics_pb2.NumberDataPoint(time_unix_nano=1_700_000_000_000_000_000, as_double=1.0)]
+        ),
+    )
+    metrics_body = metrics_service_pb2.ExportMetricsServiceRequest(
+        resource_metrics=[metrics_pb2.ResourceMetrics(scope_metrics=[metrics_pb2.ScopeMetrics(metrics=[long_metric])])]
+    ).SerializeToString()
+    logs_body = logs_request([log_record(inference("m", "v" * 129, "p0", {"x": 1.0}))]).SerializeToString()
+    with ServerThread(Settings(db_url=db_url, port=0)) as server:  # type: ignore[arg-type]
+        for path, body in (("/v1/logs", logs_body), ("/v1/metrics", metrics_body)):
+            response = httpx.post(f"{server.url}{path}", content=body, headers=PROTOBUF, timeout=10)
+            assert response.status_code == 200, response.text
+        assert rejected(server.url, "name_too_long", "logs") == 1
+        assert rejected(server.url, "name_too_long", "metrics") == 1
+        send_logs(server.url, "m", "v1", {"x": 1.0}, n=3)
+        wait_caught_up(server.url)
+        assert scrape(server.url)['driftline_model_predictions_total{model="m",version="v1"}'] == 3
+        assert httpx.get(f"{server.url}/readyz", timeout=10).status_code == 200
