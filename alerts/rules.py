@@ -55,6 +55,7 @@ Comparator = Literal[">", ">=", "<", "<=", "==", "!="]
 Seconds = Annotated[float, BeforeValidator(parse_duration)]
 Matchers = Annotated[tuple[Matcher, ...], BeforeValidator(lambda v: parse_matchers(v) if v is not None else ())]
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+NAME_LIMIT = 128  # rule, receiver and policy names are stored in columns of this width
 _SECRET_KEYS = frozenset({"url", "secret", "secrets", "token", "bearer_token", "routing_key", "password"})
 
 
@@ -72,7 +73,7 @@ class Rule(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    name: str = Field(description="Alert name (the alertname label).")
+    name: str = Field(min_length=1, max_length=NAME_LIMIT, description="Alert name (the alertname label).")
     metric: str = Field(min_length=1, description="Sample name as /metrics shows it, e.g. driftline_feature_drift_detected.")
     matchers: Matchers = Field((), description="Label matchers, e.g. ['model=\"fraud\"', 'feature=~\"inc.*\"'].")
     op: Comparator = Field(">", description="Comparator: value OP threshold fires.")
@@ -159,7 +160,7 @@ class Policy(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str
+    name: str = Field(min_length=1, max_length=NAME_LIMIT)
     matchers: Matchers = Field((), description="Alert label matchers (alertname, severity and any label).")
     action: dict[str, Any] = Field(description="Action config; `type` selects the kind (http, argo-rollouts, command).")
     cooldown: Seconds = Field(1800.0, ge=0, description="After an action, matching alerts in the same scope do nothing.")
@@ -312,6 +313,8 @@ class AlertsConfig(BaseModel):
             if route.receiver not in self.receivers:
                 raise ValueError(f"route #{index + 1}: field 'receiver': no receiver named {route.receiver!r}")
         for name, receiver in self.receivers.items():
+            if not 1 <= len(name) <= NAME_LIMIT:
+                raise ValueError(f"receivers: {name[:40]!r}: a receiver name must be 1-{NAME_LIMIT} characters")
             build_notifier(name, receiver.spec()).shutdown()  # raises ValueError naming the receiver and field
         for policy in self.policies.values():
             build_action(policy.name, policy.action)

@@ -44,6 +44,10 @@ GOOD = {"name": "Hot", "metric": "driftline_gpu_temperature_celsius", "op": ">",
             {"policies": {"abort": {"action": {"type": "record"}, "max_per_hour": 0}}},
             "policy 'abort': field 'max_per_hour'",
         ),
+        # Names are stored in 128-character columns: refused at start-up, not at the first write.
+        ({"rules": [GOOD | {"name": "H" * 129}]}, "field 'name': String should have at most 128 characters"),
+        ({"receivers": {"o" * 129: {"type": "memory"}}}, f"receivers: {'o' * 40!r}: a receiver name must be 1-128 characters"),
+        ({"policies": {"a" * 129: {"action": {"type": "record"}}}}, "field 'name': String should have at most 128 characters"),
     ],
 )
 def test_invalid_config_names_rule_field_and_problem(config: dict[str, Any], message: str) -> None:
