@@ -11,6 +11,7 @@ rather than memory figures: with the collector off, the work creates no cyclic g
 from __future__ import annotations
 
 import gc
+import http.client
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,6 +29,7 @@ from monitor.references import ReferenceStore, build_profiles
 from monitor.settings import Settings
 from monitor.statecodec import pack, unpack
 from monitor.store import make_engine, migrate
+from support import ServerThread, inference, log_record, logs_request
 
 WIDTH = 10.0
 ROWS = 200
@@ -110,3 +112,49 @@ def test_closing_windows_and_checkpointing_leave_no_cyclic_garbage(tmp_path: Pat
         pipeline.stop()
         log.stop()
         engine.dispose()
+
+
+def test_otlp_ingest_through_the_server_leaves_no_cyclic_garbage(tmp_path: Path) -> None:
+    settings = Settings(db_url=f"sqlite:///{tmp_path / 'driftline.db'}", window_seconds=WIDTH, allowed_lateness_seconds=0.0)
+    rng = np.random.default_rng(11)
+    start_ns = 1_700_000_000 * 10**9
+
+    def body(seq: int) -> bytes:
+        """20 records one second of event time after the previous request's."""
+        records = [
+            log_record(
+                inference("otlp", "v1", f"{seq}-{i}", {"x": float(rng.normal()), "color": str(rng.choice(["a", "b"]))}),
+                time_ns=start_ns + seq * 10**9 + i,
+            )
+            for i in range(20)
+        ]
+        return logs_request(records).SerializeToString()
+
+    bodies = [body(seq) for seq in range(1, 1 + 9 * int(WIDTH))]
+    with ServerThread(settings) as server:
+        runtime = server.runtime
+        reference = pa.table({"x": rng.normal(0, 1, 2000), "color": rng.choice(["a", "b"], 2000)})
+        runtime.references.set("otlp", "v1", build_profiles(reference))
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+
+        def post(chunk: list[bytes]) -> None:
+            for payload in chunk:
+                connection.request("POST", "/v1/logs", body=payload, headers={"Content-Type": "application/x-protobuf"})
+                response = connection.getresponse()
+                response.read()
+                assert response.status == 200
+            head = runtime.log.head()
+            deadline = time.monotonic() + 30
+            while runtime.pipeline.processed_offset < head and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert runtime.pipeline.processed_offset == head
+
+        post(bodies[: 3 * int(WIDTH)])  # first windows closed, connection and statements warm
+        with collector_off():
+            post(bodies[3 * int(WIDTH) :])
+            time.sleep(0.3)  # the last closed window reaches a checkpoint
+            unreachable = gc.collect()
+        connection.close()
+        closed = runtime.pipeline.latest_results().get(("otlp", "v1"), [])
+    assert {result.feature for result in closed} >= {"x", "color"}
+    assert unreachable == 0
