@@ -29,6 +29,7 @@ Examples
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -268,7 +269,24 @@ def write_buckets(connection: Connection, buckets: list[Bucket]) -> None:
     """Insert closed buckets, merging into any stored row for the same slot (SQLite and PostgreSQL)."""
     if not buckets:
         return
-    dialect = connection.dialect.name
+    statement = _upsert(connection.dialect.name)
+    # Several buckets for one slot in a batch would make PostgreSQL refuse the UPSERT; merge first.
+    merged: dict[tuple[str, str, int, float], Bucket] = {}
+    for bucket in buckets:
+        key = (bucket.name, bucket.labels, bucket.resolution, bucket.start)
+        merged[key] = merge_buckets(merged[key], bucket) if key in merged else bucket
+    rows = [b.to_row() for b in merged.values()]
+    for i in range(0, len(rows), 500):
+        connection.execute(statement, rows[i : i + 500])
+
+
+@functools.cache
+def _upsert(dialect: str) -> Any:
+    """The bucket UPSERT for ``dialect``, built once.
+
+    Each build makes an ``excluded`` alias of the table whose columns refer to each other in
+    cycles; building it per checkpoint left that garbage for the cyclic collector every time.
+    """
     if dialect == "sqlite":
         statement: Any = sqlite.insert(series_points)
     elif dialect == "postgresql":
@@ -277,7 +295,7 @@ def write_buckets(connection: Connection, buckets: list[Bucket]) -> None:
         raise ValueError(f"db_url dialect {dialect!r} is not supported for series; use sqlite or postgresql")
     new = statement.excluded
     old = series_points.c
-    statement = statement.on_conflict_do_update(
+    return statement.on_conflict_do_update(
         index_elements=["name", "labels", "resolution", "bucket_start"],
         set_={
             "count": old.count + new.count,
@@ -288,14 +306,6 @@ def write_buckets(connection: Connection, buckets: list[Bucket]) -> None:
             "last_t": case((new.last_t >= old.last_t, new.last_t), else_=old.last_t),
         },
     )
-    # Several buckets for one slot in a batch would make PostgreSQL refuse the UPSERT; merge first.
-    merged: dict[tuple[str, str, int, float], Bucket] = {}
-    for bucket in buckets:
-        key = (bucket.name, bucket.labels, bucket.resolution, bucket.start)
-        merged[key] = merge_buckets(merged[key], bucket) if key in merged else bucket
-    rows = [b.to_row() for b in merged.values()]
-    for i in range(0, len(rows), 500):
-        connection.execute(statement, rows[i : i + 500])
 
 
 def prune_series(connection: Connection, older_than: float) -> int:

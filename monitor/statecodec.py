@@ -33,29 +33,42 @@ _ALLOWED_DTYPES = frozenset({"float64", "int64", "float32", "int32", "bool"})
 
 def pack(state: Any) -> bytes:
     """Encode nested dicts/lists/scalars/None/str and 1-D numeric numpy arrays."""
-    buffers: list[bytes] = []
-    offset = 0
+    buffers = _Buffers()
+    header = json.dumps(buffers.encode(state), separators=(",", ":"), allow_nan=True).encode()
+    return b"".join([MAGIC, _HEADER.pack(len(header)), header, *buffers.parts])
 
-    def encode(value: Any) -> Any:
-        nonlocal offset
+
+class _Buffers:
+    """The array bytes of one :func:`pack` call, in order.
+
+    A small object rather than a closure inside :func:`pack`: a nested function that calls
+    itself is a reference cycle, which would keep every array copy (megabytes per
+    checkpoint) alive until the cyclic garbage collector's next *full* collection.
+    """
+
+    __slots__ = ("parts", "size")
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+        self.size = 0
+
+    def encode(self, value: Any) -> Any:
+        """``value`` with every array replaced by a reference to its bytes, appended to :attr:`parts`."""
         if isinstance(value, np.ndarray):
             if value.dtype.name not in _ALLOWED_DTYPES:
                 raise TypeError(f"cannot pack arrays of dtype {value.dtype.name}")
             data = np.ascontiguousarray(value).tobytes()
-            ref = {"__nd__": [offset, len(data), value.dtype.name, list(value.shape)]}
-            buffers.append(data)
-            offset += len(data)
+            ref = {"__nd__": [self.size, len(data), value.dtype.name, list(value.shape)]}
+            self.parts.append(data)
+            self.size += len(data)
             return ref
         if isinstance(value, dict):
-            return {key: encode(item) for key, item in value.items()}
+            return {key: self.encode(item) for key, item in value.items()}
         if isinstance(value, (list, tuple)):
-            return [encode(item) for item in value]
+            return [self.encode(item) for item in value]
         if isinstance(value, np.generic):
             return value.item()
         return value
-
-    header = json.dumps(encode(state), separators=(",", ":"), allow_nan=True).encode()
-    return b"".join([MAGIC, _HEADER.pack(len(header)), header, *buffers])
 
 
 def unpack(blob: bytes) -> Any:
@@ -64,19 +77,19 @@ def unpack(blob: bytes) -> Any:
         raise ValueError("checkpoint state is not in the packed format (bad magic bytes)")
     (length,) = _HEADER.unpack_from(blob, 4)
     start = 4 + _HEADER.size
-    data = memoryview(blob)[start + length :]
+    return _decode(json.loads(bytes(blob[start : start + length])), memoryview(blob)[start + length :])
 
-    def decode(value: Any) -> Any:
-        if isinstance(value, dict):
-            ref = value.get("__nd__")
-            if ref is not None and len(value) == 1:
-                position, size, dtype, shape = ref
-                if dtype not in _ALLOWED_DTYPES:
-                    raise ValueError(f"checkpoint array has unsupported dtype {dtype!r}")
-                return np.frombuffer(data[position : position + size], dtype=dtype).reshape(shape).copy()
-            return {key: decode(item) for key, item in value.items()}
-        if isinstance(value, list):
-            return [decode(item) for item in value]
-        return value
 
-    return decode(json.loads(bytes(blob[start : start + length])))
+def _decode(value: Any, data: memoryview) -> Any:
+    """``value`` with array references resolved against ``data`` (module level: see :class:`_Buffers`)."""
+    if isinstance(value, dict):
+        ref = value.get("__nd__")
+        if ref is not None and len(value) == 1:
+            position, size, dtype, shape = ref
+            if dtype not in _ALLOWED_DTYPES:
+                raise ValueError(f"checkpoint array has unsupported dtype {dtype!r}")
+            return np.frombuffer(data[position : position + size], dtype=dtype).reshape(shape).copy()
+        return {key: _decode(item, data) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_decode(item, data) for item in value]
+    return value
