@@ -16,7 +16,7 @@ from monitor.correlation.impact import KpiUnit
 from monitor.correlation.store import list_findings, load_inputs, save_run
 from monitor.settings import Settings
 
-__all__ = ["CorrelationScheduler", "engine_config", "run_correlation"]
+__all__ = ["CorrelationScheduler", "RunCancelled", "engine_config", "run_correlation"]
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,10 @@ def run_correlation(
             stamp = time.time() if now is None else now
             save_run(connection, result, now=stamp, expire_after=settings.correlation_expire_seconds)
     return result
+
+
+class RunCancelled(Exception):
+    """The scheduler was stopped while a run was in progress: the run was abandoned, nothing stored."""
 
 
 class CorrelationScheduler:
@@ -100,7 +104,7 @@ class CorrelationScheduler:
             end = now if until is None else until
             start = end - self.settings.correlation_lookback_seconds if since is None else since
             began = time.perf_counter()
-            result = run_correlation(self.engine, self.settings, start, end, now=now)
+            result = run_correlation(self.engine, self.settings, start, end, now=now, progress=self._unless_stopped)
             self.last_run_seconds = time.perf_counter() - began
             self.runs += 1
             self._refresh()
@@ -111,10 +115,17 @@ class CorrelationScheduler:
             stored, _ = list_findings(connection, status="active", limit=10_000)
         self._active = [s.finding for s in stored]
 
+    def _unless_stopped(self, _stage: str, _done: int, _total: int) -> None:
+        """Progress hook of every run: a stopping server abandons its run at the next step."""
+        if self._stop.is_set():
+            raise RunCancelled("the server is stopping")
+
     def _loop(self) -> None:
         while not self._stop.wait(self.settings.correlation_interval_seconds):
             try:
                 self.run_once()
+            except RunCancelled:
+                return
             except Exception:
                 self.errors += 1
                 log.exception("correlation run failed; retrying at the next interval")

@@ -117,7 +117,12 @@ def test_demo_shows_drift_on_the_canary_within_one_window() -> None:
         assert not [r["feature"] for r in stable["results"] if r["drift_detected"]]
     finally:
         demo.send_signal(2)
-        output, _ = demo.communicate(timeout=60)
+        try:
+            output, _ = demo.communicate(timeout=90)  # the demo gives its components 20 s together
+        except subprocess.TimeoutExpired:
+            demo.kill()
+            demo.communicate()
+            raise
     assert demo.returncode == 0
     assert f"{api}/metrics" in output
 

@@ -12,16 +12,16 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine, delete, insert
 
 from monitor.correlation import scenarios
 from monitor.correlation.align import make_grid
-from monitor.correlation.service import run_correlation
+from monitor.correlation.service import CorrelationScheduler, RunCancelled, run_correlation
 from monitor.correlation.store import list_findings, load_inputs, series_inputs
 from monitor.series import Bucket, write_buckets
 from monitor.settings import Settings
 from monitor.store import make_engine, migrate
-from monitor.store.tables import drift_results
+from monitor.store.tables import correlation_findings, drift_results
 from support import ROOT, ServerThread, export_gauges, scrape, wait_caught_up
 
 N = 1000  # minutes of history
@@ -302,3 +302,23 @@ def test_the_raw_metric_a_kpi_is_derived_from_and_its_anomaly_scores_are_not_mod
     assert not [f for f in result.findings if "conversion" in f.metric]  # no self-link (strength 1 at lag 0)
     assert {key for key, _ in result.tested} == {LATENCY_KEY, "driftline.model.score{model=m,version=v1}"}
     assert [(f.metric, f.kpi) for f in result.findings] == [(LATENCY_KEY, "conversion")]
+
+
+def test_a_stopped_scheduler_abandons_its_run_and_stores_nothing(sqlite_url: str) -> None:
+    """Shutting the server down does not wait for a long run to finish: it stops at the next step."""
+    engine = make_engine(sqlite_url)
+    migrate(engine)
+    start = 1_000_000.0
+    write_history(engine, start, history(1))
+    scheduler = CorrelationScheduler(engine, settings_for(sqlite_url))
+    try:
+        assert scheduler.run_once(start, start + N * 60).findings  # the history holds a link
+        with engine.begin() as connection:
+            connection.execute(delete(correlation_findings))
+        scheduler.stop()
+        with pytest.raises(RunCancelled):
+            scheduler.run_once(start, start + N * 60)
+        with engine.connect() as connection:
+            assert list_findings(connection, status=None)[1] == 0
+    finally:
+        engine.dispose()

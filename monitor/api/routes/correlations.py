@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
 
 from monitor.api.deps import AdminAuth, ReadAuth, RuntimeDep
-from monitor.correlation.service import CorrelationScheduler
+from monitor.correlation.service import CorrelationScheduler, RunCancelled
 from monitor.correlation.store import StoredFinding, list_findings
 
 #: The longest range an on-demand run may cover, in scheduled lookbacks.
@@ -162,5 +162,8 @@ def run_correlations(
             f"since..until may span at most {MAX_RUN_LOOKBACKS} x correlation_lookback_seconds"
             f" ({MAX_RUN_LOOKBACKS * lookback:g} s)",
         )
-    result = scheduler.run_once(start, end)
+    try:
+        result = scheduler.run_once(start, end)
+    except RunCancelled:
+        raise HTTPException(503, "the server is stopping; run it again once it is back", headers={"Retry-After": "5"}) from None
     return CorrelationRunOut(tests=result.tests, pairs_tested=len(result.tested), findings=len(result.findings))
