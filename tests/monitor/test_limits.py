@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import pyarrow as pa
@@ -35,6 +36,23 @@ def send_logs(
     answer = logs_service_pb2.ExportLogsServiceResponse()
     answer.ParseFromString(response.content)
     return answer
+
+
+Answer = TypeVar("Answer", logs_service_pb2.ExportLogsServiceResponse, metrics_service_pb2.ExportMetricsServiceResponse)
+
+
+def post_protobuf(url: str, path: str, body: bytes, answer: Answer) -> Answer:
+    """POST an OTLP protobuf body, expect 200, and parse the answer into ``answer``."""
+    response = httpx.post(f"{url}{path}", content=body, headers=PROTOBUF, timeout=10)
+    assert response.status_code == 200, response.text
+    answer.ParseFromString(response.content)
+    return answer
+
+
+def metrics_body(*metrics: metrics_pb2.Metric) -> bytes:
+    return metrics_service_pb2.ExportMetricsServiceRequest(
+        resource_metrics=[metrics_pb2.ResourceMetrics(scope_metrics=[metrics_pb2.ScopeMetrics(metrics=list(metrics))])]
+    ).SerializeToString()
 
 
 def rejected(url: str, reason: str, signal: str) -> float:
@@ -148,10 +166,7 @@ def test_log_records_past_the_attribute_and_string_limits_are_rejected_and_count
     ]
     with ServerThread(settings(tmp_path, **PER_RECORD)) as server:
         body = logs_request(records).SerializeToString()
-        response = httpx.post(f"{server.url}/v1/logs", content=body, headers=PROTOBUF, timeout=10)
-        assert response.status_code == 200, response.text
-        answer = logs_service_pb2.ExportLogsServiceResponse()
-        answer.ParseFromString(response.content)
+        answer = post_protobuf(server.url, "/v1/logs", body, logs_service_pb2.ExportLogsServiceResponse())
         assert answer.partial_success.rejected_log_records == 3
         assert answer.partial_success.error_message == (
             "attribute 'ml.feature.plan' is longer than 16 characters (max_string_length)"
@@ -173,15 +188,9 @@ def test_metric_points_past_the_attribute_and_string_limits_are_rejected_and_cou
         labelled(2.0, region="r" * 17),
         labelled(3.0, **{f"k{i}": "x" for i in range(9)}),
     ]
-    metric = metrics_pb2.Metric(name="shop.orders", gauge=metrics_pb2.Gauge(data_points=points))
-    body = metrics_service_pb2.ExportMetricsServiceRequest(
-        resource_metrics=[metrics_pb2.ResourceMetrics(scope_metrics=[metrics_pb2.ScopeMetrics(metrics=[metric])])]
-    ).SerializeToString()
+    body = metrics_body(metrics_pb2.Metric(name="shop.orders", gauge=metrics_pb2.Gauge(data_points=points)))
     with ServerThread(settings(tmp_path, **PER_RECORD)) as server:
-        response = httpx.post(f"{server.url}/v1/metrics", content=body, headers=PROTOBUF, timeout=10)
-        assert response.status_code == 200, response.text
-        answer = metrics_service_pb2.ExportMetricsServiceResponse()
-        answer.ParseFromString(response.content)
+        answer = post_protobuf(server.url, "/v1/metrics", body, metrics_service_pb2.ExportMetricsServiceResponse())
         assert answer.partial_success.rejected_data_points == 2
         assert answer.partial_success.error_message == (
             "metric 'shop.orders': attribute 'region' is longer than 16 characters (max_string_length)"
@@ -237,14 +246,13 @@ def test_names_too_long_for_the_store_are_refused_at_the_door_and_the_pipeline_k
             data_points=[metrics_pb2.NumberDataPoint(time_unix_nano=1_700_000_000_000_000_000, as_double=1.0)]
         ),
     )
-    metrics_body = metrics_service_pb2.ExportMetricsServiceRequest(
-        resource_metrics=[metrics_pb2.ResourceMetrics(scope_metrics=[metrics_pb2.ScopeMetrics(metrics=[long_metric])])]
-    ).SerializeToString()
     logs_body = logs_request([log_record(inference("m", "v" * 129, "p0", {"x": 1.0}))]).SerializeToString()
     with ServerThread(Settings(db_url=db_url, port=0)) as server:  # type: ignore[arg-type]
-        for path, body in (("/v1/logs", logs_body), ("/v1/metrics", metrics_body)):
-            response = httpx.post(f"{server.url}{path}", content=body, headers=PROTOBUF, timeout=10)
-            assert response.status_code == 200, response.text
+        logs = post_protobuf(server.url, "/v1/logs", logs_body, logs_service_pb2.ExportLogsServiceResponse())
+        metrics = post_protobuf(
+            server.url, "/v1/metrics", metrics_body(long_metric), metrics_service_pb2.ExportMetricsServiceResponse()
+        )
+        assert (logs.partial_success.rejected_log_records, metrics.partial_success.rejected_data_points) == (1, 1)
         assert rejected(server.url, "name_too_long", "logs") == 1
         assert rejected(server.url, "name_too_long", "metrics") == 1
         send_logs(server.url, "m", "v1", {"x": 1.0}, n=3)
