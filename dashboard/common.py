@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pandas as pd
@@ -84,6 +84,28 @@ def not_available(what: str, error: ApiError) -> None:
         st.info(f"{what}: not available yet — this Driftline server does not offer it.", icon=":material/hourglass_empty:")
     else:
         st.warning(f"{what}: the server answered {error.status}: {error.detail}", icon=":material/warning:")
+
+
+T = TypeVar("T")
+
+
+def fetch(what: str, call: Callable[[], T], *, missing: str | None = None) -> T | None:
+    """``call()``'s answer, or None once the page has said why there is none.
+
+    ``missing`` is the empty state for a 404 about data that does not exist yet (no labels
+    joined, no GPUs linked); any other answer of the server goes to :func:`not_available`,
+    and a failed connection to a warning.
+    """
+    try:
+        return call()
+    except ApiError as exc:
+        if missing is not None and exc.status == 404 and not isinstance(exc, NotAvailable):
+            st.info(missing, icon=":material/hourglass_empty:")
+        else:
+            not_available(what, exc)
+    except httpx.HTTPError as exc:
+        st.warning(f"Cannot read {what.lower()}: {exc}")
+    return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ import streamlit as st
 
 from dashboard.charts import ALARM, EVENT_COLOURS
 from dashboard.client import Action, Alert, ApiError
-from dashboard.common import View, client, coloured_table, controls, fmt_time, not_available, run_body
+from dashboard.common import View, client, coloured_table, controls, fetch, fmt_time, not_available, run_body
 
 __all__ = ["page"]
 
@@ -97,20 +97,8 @@ def _silences() -> None:
 
 
 def _body(view: View) -> None:
-    alerts: list[Alert] = []
-    actions: list[Action] = []
-    try:
-        alerts = client().alerts()
-    except ApiError as exc:
-        not_available("Alerts", exc)
-    except httpx.HTTPError as exc:
-        st.warning(f"Cannot read alerts: {exc}")
-    try:
-        actions = client().actions()
-    except ApiError as exc:
-        not_available("Rollback audit", exc)
-    except httpx.HTTPError as exc:
-        st.warning(f"Cannot read actions: {exc}")
+    alerts: list[Alert] = fetch("Alerts", client().alerts) or []
+    actions: list[Action] = fetch("Rollback audit", client().actions) or []
     in_range = [a for a in alerts if (a.ends_at or view.end) >= view.start]
     actions_in_range = [a for a in actions if a.at >= view.start]
     left, middle, right = st.columns(3)

@@ -7,7 +7,7 @@ import streamlit as st
 
 from dashboard.charts import lag_figure, series_figure
 from dashboard.client import ApiError, Finding
-from dashboard.common import View, client, controls, fmt_time, not_available, run_body
+from dashboard.common import View, client, controls, fetch, fmt_time, run_body
 from dashboard.events import model_events
 
 __all__ = ["impact", "page"]
@@ -88,13 +88,8 @@ def _event_evidence(finding: Finding, view: View, index: int) -> None:
 
 def _findings(view: View) -> None:
     st.subheader("What the models cost the business")
-    try:
-        findings = client().correlations()
-    except ApiError as exc:
-        not_available("Correlation findings", exc)
-        return
-    except httpx.HTTPError as exc:
-        st.warning(f"Cannot read findings: {exc}")
+    findings = fetch("Correlation findings", client().correlations)
+    if findings is None:
         return
     if not findings:
         st.info("No finding links a model metric to a KPI yet.", icon=":material/hourglass_empty:")

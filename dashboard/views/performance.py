@@ -8,8 +8,8 @@ import httpx
 import streamlit as st
 
 from dashboard.charts import series_figure
-from dashboard.client import ApiError, NotAvailable, Series
-from dashboard.common import View, client, controls, fmt_time, not_available, run_body
+from dashboard.client import ApiError, Series
+from dashboard.common import View, client, controls, fetch, fmt_time, run_body
 
 __all__ = ["anomaly_events", "page"]
 
@@ -71,16 +71,12 @@ def _chart(
 
 def _quality(view: View, model: str, version: str) -> None:
     st.subheader("Quality on joined labels")
-    try:
-        quality = client().quality(model, version)
-    except ApiError as exc:
-        if exc.status == 404 and not isinstance(exc, NotAvailable):  # no labels joined / no such version yet
-            st.info("No quality yet: it appears once `ml.label` events join predictions.", icon=":material/hourglass_empty:")
-        else:
-            not_available("Quality", exc)
-        return
-    except httpx.HTTPError as exc:
-        st.warning(f"Cannot read quality: {exc}")
+    quality = fetch(
+        "Quality",
+        lambda: client().quality(model, version),
+        missing="No quality yet: it appears once `ml.label` events join predictions.",
+    )
+    if quality is None:
         return
     if quality.latest is not None:
         previous = quality.history[1].metrics if len(quality.history) > 1 else {}
@@ -105,19 +101,12 @@ def _quality(view: View, model: str, version: str) -> None:
 
 def _gpus(view: View, model: str, version: str) -> None:
     st.subheader("GPUs")
-    try:
-        hardware = client().hardware(model, version, start=view.start, end=view.end)
-    except ApiError as exc:
-        if exc.status == 404 and not isinstance(exc, NotAvailable):  # no labels joined / no such version yet
-            st.info(f"No GPUs linked to {model} {version}: link them with the `gpu_models` setting.")
-        else:
-            not_available("GPUs", exc)
-        return
-    except httpx.HTTPError as exc:
-        st.warning(f"Cannot read GPUs: {exc}")
+    unlinked = f"No GPUs linked to {model} {version}: link them with the `gpu_models` setting."
+    hardware = fetch("GPUs", lambda: client().hardware(model, version, start=view.start, end=view.end), missing=unlinked)
+    if hardware is None:
         return
     if not hardware.gpus:
-        st.info(f"No GPUs linked to {model} {version}: link them with the `gpu_models` setting.", icon=":material/memory:")
+        st.info(unlinked, icon=":material/memory:")
         return
     left, middle, right = st.columns(3)
     per_1k = hardware.gpu_seconds_per_1k_predictions
