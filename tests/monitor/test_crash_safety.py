@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import random
-import threading
 import time
 
 import httpx
 import numpy as np
 import pytest
+from senders import RetryingSender
 
 from support import ServerProcess, free_port, inference, log_record, logs_request, scrape, wait_caught_up
 
@@ -31,34 +31,6 @@ def batch_bodies(start_ns: int) -> list[bytes]:
     return bodies
 
 
-class Sender(threading.Thread):
-    """Sends each batch until it is acknowledged, like an exporter that retries."""
-
-    def __init__(self, url: str, bodies: list[bytes]) -> None:
-        super().__init__(daemon=True)
-        self.url = url
-        self.bodies = bodies
-        self.acknowledged = 0
-        self.failures = 0
-
-    def run(self) -> None:
-        with httpx.Client(timeout=5) as client:
-            for body in self.bodies:
-                while True:
-                    try:
-                        response = client.post(
-                            f"{self.url}/v1/logs", content=body, headers={"Content-Type": "application/x-protobuf"}
-                        )
-                        if response.status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        pass
-                    self.failures += 1
-                    time.sleep(0.05)
-                self.acknowledged += PER_BATCH
-                time.sleep(0.04)
-
-
 def stored_count(url: str) -> tuple[int, list[float]]:
     page = httpx.get(f"{url}/api/v1/models/crashy/windows", params={"version": "v1", "limit": 1000}, timeout=10).json()
     windows = page["closed"] + page["open"]
@@ -77,7 +49,10 @@ def test_sigkill_mid_stream_loses_nothing_and_counts_nothing_twice(db_url: str) 
             == 200
         )
 
-        sender = Sender(server.url, batch_bodies(time.time_ns() - 3600 * 10**9))
+        bodies = batch_bodies(time.time_ns() - 3600 * 10**9)
+        sender = RetryingSender(
+            server.url, lambda seq: bodies[seq] if seq < len(bodies) else None, per_batch=PER_BATCH, pause=0.04, timeout=5.0
+        )
         sender.start()
         rng = random.Random(7)
         kills = 0

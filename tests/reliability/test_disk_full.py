@@ -10,7 +10,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from load import RetryingSender, all_statuses
+from senders import RetryingSender, all_statuses
 from sqlalchemy import event
 
 from monitor.settings import Settings
@@ -39,7 +39,7 @@ def test_disk_full_answers_503_keeps_the_database_intact_and_recovers(tmp_path: 
             dbapi_connection.execute(f"PRAGMA max_page_count = {limit[0]}")
 
         event.listen(server.runtime.engine, "checkout", cap)
-        senders = [RetryingSender(server.url, "full", lane) for lane in range(LANES)]
+        senders = [RetryingSender.stream(server.url, "full", lane) for lane in range(LANES)]
         for sender in senders:
             sender.start()
         wait_until(lambda: all(s.acknowledged >= 200 for s in senders), timeout=60)

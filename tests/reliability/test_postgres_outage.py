@@ -6,8 +6,8 @@ import time
 
 import httpx
 import pytest
-from load import RetryingSender, all_statuses
 from pgcluster import Cluster
+from senders import RetryingSender, all_statuses
 
 from monitor.settings import Settings
 from support import ServerThread, scrape, wait_caught_up, wait_until
@@ -20,7 +20,7 @@ LANES = 3
 @pytest.mark.postgres
 def test_postgres_down_for_30_s_answers_503_then_recovers_without_loss(own_postgres: Cluster) -> None:
     with ServerThread(Settings(db_url=own_postgres.url, port=0)) as server:
-        senders = [RetryingSender(server.url, "outage", lane) for lane in range(LANES)]
+        senders = [RetryingSender.stream(server.url, "outage", lane) for lane in range(LANES)]
         for sender in senders:
             sender.start()
         wait_until(lambda: all(s.acknowledged >= 500 for s in senders), timeout=60)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import threading
 import time
+from collections.abc import Callable
 
 import httpx
 
@@ -22,24 +23,50 @@ def batch_body(model: str, lane: int, seq: int) -> bytes:
 
 
 class RetryingSender(threading.Thread):
-    """POSTs numbered batches, each until it gets a 200, and records every status it saw."""
+    """POSTs numbered batches, each until it gets a 200, and records every status it saw.
 
-    def __init__(self, url: str, model: str, lane: int) -> None:
+    ``bodies(seq)`` gives batch ``seq`` (None: there are no more); each batch holds
+    ``per_batch`` events. Without an end it streams until :meth:`finish`.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        bodies: Callable[[int], bytes | None],
+        *,
+        per_batch: int = PER_BATCH,
+        pause: float = 0.02,
+        timeout: float = 30.0,
+    ) -> None:
         super().__init__(daemon=True)
         self.url = url
-        self.model = model
-        self.lane = lane
+        self.bodies = bodies
+        self.per_batch = per_batch
+        self.pause = pause
+        self.timeout = timeout
         self.acknowledged = 0  # events in batches answered 200
         self.statuses: collections.Counter[int | str] = collections.Counter()
         self.retry_after: set[str] = set()
         self.refusals: list[str] = []  # bodies of the first few non-200 answers
         self.stopping = threading.Event()
 
+    @classmethod
+    def stream(cls, url: str, model: str, lane: int) -> RetryingSender:
+        """An endless stream of :func:`batch_body` batches for ``model`` on ``lane``."""
+        return cls(url, lambda seq: batch_body(model, lane, seq))
+
+    @property
+    def failures(self) -> int:
+        """Attempts not answered 200 (refusals and transport errors)."""
+        return sum(count for status, count in self.statuses.items() if status != 200)
+
     def run(self) -> None:
         seq = 0
-        with httpx.Client(timeout=30) as client:
+        with httpx.Client(timeout=self.timeout) as client:
             while not self.stopping.is_set():
-                body = batch_body(self.model, self.lane, seq)
+                body = self.bodies(seq)
+                if body is None:
+                    return
                 while True:  # a batch once started is sent until acknowledged, even when stopping
                     try:
                         response = client.post(
@@ -54,10 +81,10 @@ class RetryingSender(threading.Thread):
                             self.retry_after.add(response.headers["retry-after"])
                     except httpx.TransportError as exc:
                         self.statuses[type(exc).__name__] += 1
-                    time.sleep(0.1)
-                self.acknowledged += PER_BATCH
+                    time.sleep(0.05)
+                self.acknowledged += self.per_batch
                 seq += 1
-                time.sleep(0.02)
+                time.sleep(self.pause)
 
     def finish(self, timeout: float = 120) -> None:
         self.stopping.set()
