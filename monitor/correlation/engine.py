@@ -34,7 +34,7 @@ from monitor.correlation.align import Grid
 from monitor.correlation.events import change_points, event_study, match_events
 from monitor.correlation.findings import Finding, IncidentEstimate, bh_q_values
 from monitor.correlation.granger import granger_test
-from monitor.correlation.impact import KpiUnit, incident_impact, incidents, lagged_effect
+from monitor.correlation.impact import KpiUnit, incident_impact, incidents, lagged_effect, worth
 from monitor.correlation.lagged import (
     autocorrelations,
     bartlett_inflation,
@@ -323,12 +323,9 @@ def _event_finding(grid: Grid, model: Series, kpi: Series, cfg: EngineConfig, hi
     unit = cfg.units.get(kpi.key, KpiUnit())
     at = hit.onset + hit.lag
     minutes = (incident.stop - incident.start) * grid.step / 60.0
-    rate = unit.value_per_unit_minute
-    worth = None if rate is None else sorted((low * minutes * rate, high * minutes * rate))
     estimate = IncidentEstimate(
         grid.start + at * grid.step, grid.start + (incident.stop + hit.lag) * grid.step, hit.delta, low, high,
-        None if rate is None else hit.delta * minutes * rate,
-        None if worth is None else worth[0], None if worth is None else worth[1],
+        *worth(hit.delta, low, high, minutes, unit),
     )  # fmt: skip
     return Finding(
         metric=model.key, kpi=kpi.key, direction="model_leads", lag_seconds=hit.lag * grid.step,

@@ -28,7 +28,17 @@ from scipy import stats
 from monitor.correlation._ols import gram_inverse, ols
 from monitor.correlation.lagged import deterministic_terms
 
-__all__ = ["Effect", "Incident", "IncidentImpact", "KpiUnit", "format_duration", "incident_impact", "incidents", "lagged_effect"]
+__all__ = [
+    "Effect",
+    "Incident",
+    "IncidentImpact",
+    "KpiUnit",
+    "format_duration",
+    "incident_impact",
+    "incidents",
+    "lagged_effect",
+    "worth",
+]
 
 Floats = npt.NDArray[np.float64]
 
@@ -198,16 +208,27 @@ def incident_impact(effect: Effect, x: npt.ArrayLike, incident: Incident, step_s
     inside[incident.start : incident.stop] = True
     during, outside = xv[inside & np.isfinite(xv)], xv[~inside & np.isfinite(xv)]
     shift = float(during.mean() - outside.mean()) if during.size and outside.size else float("nan")
-    bounds = sorted((effect.low * shift, effect.high * shift))
+    low, high = sorted((effect.low * shift, effect.high * shift))
     change = effect.slope * shift
     minutes = (incident.stop - incident.start) * step_seconds / 60.0
+    return IncidentImpact(incident.start, incident.stop, change, low, high, minutes, *worth(change, low, high, minutes, unit))
+
+
+def worth(change: float, low: float, high: float, minutes: float, unit: KpiUnit) -> tuple[float | None, ...]:
+    """A KPI change sustained for ``minutes``, and its interval, counted in ``unit.value_name``.
+
+    ``(value, low, high)``, or three Nones when the KPI has no value per unit-minute.
+
+    >>> worth(-1.8, -2.2, -1.4, 200.0, KpiUnit("points", 1.144, "orders"))
+    (-411.84, -503.36, -320.32)
+    >>> worth(-1.8, -2.2, -1.4, 200.0, KpiUnit("points"))
+    (None, None, None)
+    """
     rate = unit.value_per_unit_minute
     if rate is None:
-        return IncidentImpact(incident.start, incident.stop, change, bounds[0], bounds[1], minutes, None, None, None)
-    worth = sorted((bounds[0] * minutes * rate, bounds[1] * minutes * rate))
-    return IncidentImpact(
-        incident.start, incident.stop, change, bounds[0], bounds[1], minutes, change * minutes * rate, worth[0], worth[1]
-    )
+        return None, None, None
+    a, b = sorted((low * minutes * rate, high * minutes * rate))
+    return change * minutes * rate, a, b
 
 
 def format_duration(seconds: float) -> str:

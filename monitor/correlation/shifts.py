@@ -74,8 +74,6 @@ class ShiftStatistics:
     se: Floats
     t: Floats
     n: npt.NDArray[np.int64]
-    before: Floats  # the KPI's mean over [c - w, c)
-    after: Floats  # ... and over [c, c + w)
 
 
 def shift_statistics(y: npt.ArrayLike, window: int, *, min_side: int | None = None) -> ShiftStatistics:
@@ -122,8 +120,6 @@ def shift_statistics(y: npt.ArrayLike, window: int, *, min_side: int | None = No
         sigma2 = rss / np.maximum(n - 3, 1)
         se = np.sqrt(sigma2 * inverse[:, 2, 2])
         t = coef[:, 2] / se
-        before = v[:, :window].sum(axis=1) / before_n + centre
-        after = v[:, window:].sum(axis=1) / after_n + centre
     nan = np.full(values.size, np.nan)
     return ShiftStatistics(
         window,
@@ -131,8 +127,6 @@ def shift_statistics(y: npt.ArrayLike, window: int, *, min_side: int | None = No
         np.where(usable, se, nan),
         np.where(usable & np.isfinite(t), t, nan),
         n,
-        np.where(usable, before, nan),
-        np.where(usable, after, nan),
     )
 
 
@@ -141,24 +135,20 @@ class ShiftTest:
     """The KPI's largest shift within ``max_lag`` cells after an onset, and how unusual it is.
 
     ``lag`` is in cells after ``onset``; ``delta`` the step (KPI units) with standard error
-    ``se`` (corrected for autocorrelation ``rho``); ``z`` the corrected t-value; ``strength``
-    the step's partial correlation with the KPI given the trend (``t / sqrt(t**2 + n - 3)``,
-    signed). ``p_value`` is the larger of ``p_noise`` and ``p_placebo``; ``exceeded_by`` of the
-    ``placebos`` earlier positions showed a shift that passes the noise check and is at least
-    ``PLACEBO_MARGIN`` times as large. ``earlier`` is True when
-    the KPI shifted more in the ``max_lag`` cells *before* the onset than after it.
+    ``se`` (corrected for autocorrelation ``rho``); ``strength`` the step's partial correlation
+    with the KPI given the trend (``t / sqrt(t**2 + n - 3)``, signed). ``p_value`` is the larger
+    of ``p_noise`` and ``p_placebo``; ``exceeded_by`` of the ``placebos`` earlier positions
+    showed a shift that passes the noise check and is at least ``PLACEBO_MARGIN`` times as
+    large. ``earlier`` is True when the KPI shifted more in the ``max_lag`` cells *before* the
+    onset than after it.
     """
 
     onset: int
     lag: int
     delta: float
     se: float
-    t: float
-    z: float
     n: int
     strength: float
-    before: float
-    after: float
     rho: float
     p_noise: float
     p_placebo: float
@@ -283,12 +273,8 @@ def shift_test(
         lag=lag,
         delta=float(stats.delta[at]),
         se=float(stats.se[at]) * inflation,
-        t=t,
-        z=z,
         n=int(stats.n[at]),
         strength=t / float(np.sqrt(t * t + df)),
-        before=float(stats.before[at]),
-        after=float(stats.after[at]),
         rho=rho,
         p_noise=min(1.0, (max_lag + 1) * 2.0 * float(student_t.sf(abs(z), df))),
         p_placebo=(1 + exceeded) / (1 + placebo.size),
